@@ -1,0 +1,19 @@
+//! Rampart's security core: the decisions shared by `rampart serve`, `rampart scan` and the
+//! gateway. It knows nothing about HTTP frameworks or databases.
+//!
+//! - [`domain`]: parsed values (`Email`, `NewPassword`, `Role`, `UserId`, `PageLimit`, ...).
+//! - [`error`]: the one table of client-facing error codes.
+//! - [`token`] and [`keys`]: access and refresh tokens, the signing key ring.
+//! - [`passwords`]: Argon2id behind a concurrency cap; the common-password list.
+//! - [`origin`]: the exact-origin allowlist.
+//! - [`headers`]: the security headers every response carries.
+//! - [`secrets`]: what makes a secret fit for production.
+
+pub mod domain;
+pub mod error;
+pub mod headers;
+pub mod keys;
+pub mod origin;
+pub mod passwords;
+pub mod secrets;
+pub mod token;
