@@ -43,6 +43,8 @@ error_codes! {
     ValidationFailed = ("validation_failed", 400, "The request is invalid. See details."),
     /// The body is not well-formed JSON (or not UTF-8).
     InvalidJson = ("invalid_json", 400, "The request body is not valid JSON."),
+    /// A request the server cannot process, refused by a layer that gives no more detail.
+    BadRequest = ("bad_request", 400, "The request could not be processed."),
     /// The body nests deeper than the configured cap.
     JsonTooDeep = ("json_too_deep", 400, "The request body is nested too deeply."),
     /// An opaque pagination cursor was not one this server issued.
@@ -85,9 +87,9 @@ error_codes! {
 
 impl ErrorCode {
     /// The code that a bare HTTP status (from a layer that only knows statuses) maps to.
+    /// Unlisted 4xx statuses map to `bad_request`, unlisted 5xx to `internal_error`.
     pub fn for_status(status: u16) -> Self {
         match status {
-            400 => Self::ValidationFailed,
             401 => Self::Unauthorized,
             403 => Self::Forbidden,
             404 => Self::NotFound,
@@ -97,6 +99,7 @@ impl ErrorCode {
             415 => Self::UnsupportedMediaType,
             429 => Self::RateLimited,
             503 => Self::Unavailable,
+            400..=499 => Self::BadRequest,
             _ => Self::Internal,
         }
     }

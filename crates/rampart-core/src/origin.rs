@@ -102,6 +102,21 @@ impl OriginAllowlist {
     }
 }
 
+/// Whether a request's `Origin` is the server's own: its `host[:port]` equals the request's
+/// `Host` header (scheme aside: TLS usually ends at a proxy). Browsers set both headers
+/// themselves, so a cross-site page cannot make them agree.
+pub fn is_same_origin(request_origin: &[u8], host: &[u8]) -> bool {
+    let Ok(origin) = std::str::from_utf8(request_origin) else {
+        return false;
+    };
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    (scheme == "https" || scheme == "http")
+        && !authority.is_empty()
+        && authority.as_bytes().eq_ignore_ascii_case(host)
+}
+
 /// Look-alikes of an allowed origin that a careless matcher would accept. The server's tests
 /// and the scanner's CORS check both probe with these.
 pub fn look_alikes(allowed: &Origin) -> Vec<String> {
@@ -167,5 +182,18 @@ mod tests {
         assert!(!list.allows(b"https://evilallowed.example"));
         assert!(!list.allows(b"https://allowed.example.evil.com"));
         assert!(!OriginAllowlist::default().allows(b"https://allowed.example"));
+    }
+
+    #[test]
+    fn same_origin() {
+        assert!(is_same_origin(b"https://api.example", b"api.example"));
+        assert!(is_same_origin(b"http://127.0.0.1:8080", b"127.0.0.1:8080"));
+        assert!(!is_same_origin(b"https://evil.example", b"api.example"));
+        assert!(!is_same_origin(b"null", b"api.example"));
+        assert!(!is_same_origin(
+            b"https://api.example.evil.com",
+            b"api.example"
+        ));
+        assert!(!is_same_origin(b"https://api.example:8443", b"api.example"));
     }
 }

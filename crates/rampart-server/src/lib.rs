@@ -1,1 +1,15 @@
-//! placeholder
+//! `rampart serve`: the HTTP server. Configuration, the request pipeline, routes, and the
+//! accept loop. Security decisions come from `rampart-core`; SQL lives in `rampart-store`.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod routes;
+pub mod serve;
+pub mod sessions;
+pub mod state;
+
+pub use app::{Application, StartupError, build_state, router};
+pub use config::{RawConfig, Settings};

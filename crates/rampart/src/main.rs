@@ -1,1 +1,386 @@
-fn main() {}
+//! `rampart`: the command-line glue. Parses arguments, loads configuration, and calls into
+//! the library crates. Exit codes: 0 success, 1 runtime failure, 2 configuration or usage
+//! error.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use rampart_core::domain::{DisplayName, Email, NewPassword, Role, UserId};
+use rampart_core::keys::KeyRingFile;
+use rampart_core::passwords::PasswordHasher;
+use rampart_server::Application;
+use rampart_server::app::{StartupError, open_store};
+use rampart_server::config::{ConfigError, Mode, RawConfig, Settings, masked};
+use rampart_store::{StoreError, UserRecord};
+
+#[derive(Parser)]
+#[command(
+    name = "rampart",
+    version,
+    about = "A secure-by-default API backend and scanner"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct GlobalOpts {
+    /// Configuration file (default: ./rampart.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory for the embedded database and generated keys.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Production mode: never generate secrets, refuse unsafe settings.
+    #[arg(long, global = true)]
+    production: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server.
+    Serve {
+        /// Address to listen on (overrides `listen`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCmd),
+    /// Manage the token-signing key ring.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate configuration and print the effective values, secrets masked.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum UsersCmd {
+    /// Create an admin. The password is read from standard input (one line), or generated
+    /// and printed once with --generate-password.
+    CreateAdmin {
+        /// The admin's email.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+        /// Generate a strong password and print it once instead of reading one.
+        #[arg(long)]
+        generate_password: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create the key ring (refuses to overwrite an existing one).
+    Init,
+    /// Add a new active signing key; older keys keep verifying until retired.
+    Rotate,
+    /// Remove a non-active key: tokens it signed stop verifying.
+    Retire {
+        /// The key id.
+        kid: String,
+    },
+    /// List keys (ids, algorithms, ages; never key material).
+    List,
+}
+
+fn settings(
+    global: &GlobalOpts,
+    listen: Option<&str>,
+) -> Result<(RawConfig, Settings), ConfigError> {
+    let mut raw = RawConfig::load(global.config.as_deref())?;
+    if let Some(dir) = &global.data_dir {
+        raw.data_dir = dir.clone();
+    }
+    if global.production {
+        raw.env = "production".into();
+    }
+    if let Some(listen) = listen {
+        raw.listen = listen.to_owned();
+    }
+    let settings = Settings::from_raw(&raw)?;
+    Ok((raw, settings))
+}
+
+fn init_logging(mode: Mode) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match mode {
+        Mode::Production => builder.json().init(),
+        Mode::Development => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let (raw, settings) = match settings(&cli.global, listen.as_deref()) {
+        Ok(pair) => pair,
+        Err(e) => return config_failure(&e),
+    };
+    init_logging(settings.mode);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rampart: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { .. } => serve(settings).await,
+            Command::Config(ConfigCmd::Check) => {
+                for warning in &settings.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                if settings.mode == Mode::Production {
+                    // Production start-up also requires a usable key ring: check it too.
+                    rampart_server::app::load_key_ring(&settings)?;
+                }
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "# effective configuration (secrets masked)").context("stdout")?;
+                write!(out, "{}", masked(&raw)).context("stdout")?;
+                Ok(())
+            }
+            Command::Users(UsersCmd::CreateAdmin {
+                email,
+                name,
+                generate_password,
+            }) => create_admin(&settings, &email, &name, generate_password).await,
+            Command::Keys(cmd) => keys(&settings, cmd),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => config_failure(&e),
+        Err(Failure::Other(e)) => {
+            tracing::error!("{e:#}");
+            eprintln!("rampart: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn config_failure(e: &ConfigError) -> ExitCode {
+    eprintln!("rampart: configuration error: {e}");
+    ExitCode::from(2)
+}
+
+enum Failure {
+    Config(ConfigError),
+    Other(anyhow::Error),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Other(e)
+    }
+}
+
+impl From<StartupError> for Failure {
+    fn from(e: StartupError) -> Self {
+        match e {
+            StartupError::Config(e) => Self::Config(e),
+            StartupError::Other(e) => Self::Other(e),
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), Failure> {
+    let app = Application::build(settings).await?;
+    app.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+fn generate_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_";
+    let mut rng = rand::rng();
+    (0..24)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+async fn create_admin(
+    settings: &Settings,
+    email: &str,
+    name: &str,
+    generate: bool,
+) -> Result<(), Failure> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
+    let name = DisplayName::parse(name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
+    let raw_password = if generate {
+        generate_password()
+    } else {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            eprint!("Password for {email} (input is visible; or pipe it in): ");
+        }
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    let password = NewPassword::parse(&raw_password, Some(&email))
+        .map_err(|e| anyhow::anyhow!("password {e}"))?;
+    let hasher = PasswordHasher::new(settings.hash_cost, 1, std::time::Duration::from_secs(30))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password_hash = hasher
+        .hash(&password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = open_store(settings).await?;
+    let user = UserRecord {
+        id: UserId::new(),
+        email: email.clone(),
+        name,
+        role: Role::Admin,
+        password_hash,
+        created_at_ms: rampart_server::state::now_ms(),
+    };
+    match store.insert_user(&user).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => {
+            return Err(anyhow::anyhow!("a user with email {email} already exists").into());
+        }
+        Err(e) => return Err(anyhow::Error::new(e).into()),
+    }
+    store.close().await;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "created admin {email} (id {})", user.id).context("stdout")?;
+    if generate {
+        writeln!(out, "password (shown once, store it now): {raw_password}").context("stdout")?;
+    }
+    Ok(())
+}
+
+fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), Failure> {
+    let path = &settings.key_ring;
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+    .unwrap_or(0);
+    let key_err = |e: rampart_core::keys::KeyRingError| ConfigError {
+        setting: "tokens.key_ring".into(),
+        reason: e.to_string(),
+    };
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        KeysCmd::Init => {
+            if path.exists() {
+                return Err(anyhow::anyhow!(
+                    "{} already exists; use `rampart keys rotate`",
+                    path.display()
+                )
+                .into());
+            }
+            if let Some(dir) = path.parent() {
+                rampart_server::app::create_private_dir(dir)
+                    .context("creating the key directory")?;
+            }
+            let ring = KeyRingFile::generate(settings.alg, now);
+            ring.save(path).map_err(key_err)?;
+            writeln!(
+                out,
+                "created {} with active key {} ({})",
+                path.display(),
+                ring.active,
+                settings.alg.as_str()
+            )
+            .context("stdout")?;
+        }
+        KeysCmd::Rotate => {
+            let mut ring = KeyRingFile::load(path).map_err(key_err)?;
+            let kid = ring.rotate(settings.alg, now);
+            ring.save(path).map_err(key_err)?;
+            writeln!(
+                out,
+                "new active key {kid} ({}); running servers pick it up within 2 seconds",
+                settings.alg.as_str()
+            )
+            .context("stdout")?;
+        }
+        KeysCmd::Retire { kid } => {
+            let mut ring = KeyRingFile::load(path).map_err(key_err)?;
+            ring.retire(&kid).map_err(key_err)?;
+            ring.save(path).map_err(key_err)?;
+            writeln!(out, "retired {kid}; tokens it signed no longer verify").context("stdout")?;
+        }
+        KeysCmd::List => {
+            let ring = KeyRingFile::load(path).map_err(key_err)?;
+            for key in &ring.keys {
+                let active = if key.kid == ring.active {
+                    " (active)"
+                } else {
+                    ""
+                };
+                writeln!(
+                    out,
+                    "{}\t{}\tcreated {}{active}",
+                    key.kid,
+                    key.alg.as_str(),
+                    key.created_at
+                )
+                .context("stdout")?;
+            }
+        }
+    }
+    Ok(())
+}

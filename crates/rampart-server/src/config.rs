@@ -1,0 +1,602 @@
+//! Configuration: defaults < `rampart.toml` < `RAMPART_*` environment variables, validated
+//! into a typed [`Settings`] before anything listens.
+//!
+//! Environment variables map onto the file's keys with `__` between levels:
+//! `RAMPART_ENV`, `RAMPART_LISTEN`, `RAMPART_DATA_DIR`, `RAMPART_DATABASE_URL`,
+//! `RAMPART_TOKENS__ALGORITHM`, `RAMPART_CORS__ALLOWED_ORIGINS='["https://app.example"]'`, ...
+//! Unknown keys in the file are errors (a typo must not silently fall back to a default);
+//! `RAMPART_*` variables that name no section are ignored, since other tools share the prefix.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use rampart_core::keys::SigningAlg;
+use rampart_core::origin::{Origin, OriginAllowlist, OriginError};
+use rampart_core::passwords::HashCost;
+use serde::{Deserialize, Serialize};
+
+/// Raw configuration as written in `rampart.toml`. Every field is documented where declared;
+/// `rampart config check` prints the effective values with secrets masked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// `development` (default: generates missing keys) or `production` (never generates
+    /// secrets; refuses unsafe settings).
+    pub env: String,
+    /// Address and port of the public listener.
+    pub listen: String,
+    /// Directory for the embedded database and the generated key ring.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to run on PostgreSQL; empty for embedded SQLite in `data_dir`.
+    pub database_url: String,
+    /// Cross-origin access.
+    pub cors: RawCors,
+    /// Access and refresh tokens.
+    pub tokens: RawTokens,
+    /// Request limits and timeouts.
+    pub limits: RawLimits,
+    /// Password hashing.
+    pub passwords: RawPasswords,
+    /// Session revocation caching.
+    pub sessions: RawSessions,
+}
+
+/// `[cors]`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCors {
+    /// Exact origins (`https://app.example`) allowed to make credentialed cross-origin
+    /// requests. Empty: no cross-origin access. `*` and `null` are refused.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[tokens]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTokens {
+    /// `EdDSA` (default), `ES256` or `HS256`. Verification accepts this algorithm only.
+    pub algorithm: String,
+    /// The `iss` claim issued and required.
+    pub issuer: String,
+    /// The `aud` claim issued and required.
+    pub audience: String,
+    /// Access-token lifetime in seconds (default 900; production refuses more than 3600).
+    pub access_ttl_secs: u64,
+    /// Absolute refresh (session) lifetime in seconds (default 30 days).
+    pub refresh_ttl_secs: u64,
+    /// A session unused for this many seconds ends (default 7 days).
+    pub refresh_idle_secs: u64,
+    /// Seconds during which a just-rotated refresh token may be presented again and yields the
+    /// same successor (two tabs refreshing at once). 0 disables. Default 5, at most 60.
+    pub refresh_grace_secs: u64,
+    /// Clock leeway for `exp`/`nbf` in seconds (at most 30).
+    pub leeway_secs: u64,
+    /// Path of the key ring file; empty for `<data_dir>/keys.json`.
+    pub key_ring: String,
+}
+
+impl Default for RawTokens {
+    fn default() -> Self {
+        Self {
+            algorithm: "EdDSA".into(),
+            issuer: "rampart".into(),
+            audience: "rampart-api".into(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            refresh_idle_secs: 7 * 24 * 3600,
+            refresh_grace_secs: 5,
+            leeway_secs: 30,
+            key_ring: String::new(),
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLimits {
+    /// Largest request body in bytes (default 1 MiB).
+    pub max_body_bytes: usize,
+    /// Deepest JSON nesting accepted (default 32).
+    pub max_json_depth: usize,
+    /// Whole-request timeout in seconds (default 30; answered 408).
+    pub request_timeout_secs: u64,
+    /// Time allowed to send the request headers, in seconds (default 10); slower connections
+    /// are closed (slowloris).
+    pub header_read_timeout_secs: u64,
+    /// Largest total size of request headers in bytes (default 16 KiB).
+    pub max_header_bytes: usize,
+    /// Concurrent connections accepted; further connections wait (default 1024).
+    pub max_connections: usize,
+    /// Seconds in-flight requests get to finish at shutdown (default 10).
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_json_depth: 32,
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_header_bytes: 16 * 1024,
+            max_connections: 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[passwords]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPasswords {
+    /// Argon2id memory in KiB (default and minimum 19456).
+    pub memory_kib: u32,
+    /// Argon2id iterations (default and minimum 2).
+    pub iterations: u32,
+    /// Argon2id lanes (default and minimum 1).
+    pub parallelism: u32,
+    /// Hashes run at once; 0 means one per CPU core.
+    pub concurrency: usize,
+    /// How long a login may wait for a hashing slot before 503 `busy`, in milliseconds.
+    pub max_wait_ms: u64,
+}
+
+impl Default for RawPasswords {
+    fn default() -> Self {
+        Self {
+            memory_kib: HashCost::OWASP_MIN.memory_kib,
+            iterations: HashCost::OWASP_MIN.iterations,
+            parallelism: HashCost::OWASP_MIN.parallelism,
+            concurrency: 0,
+            max_wait_ms: 2000,
+        }
+    }
+}
+
+/// `[sessions]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSessions {
+    /// How long a process trusts its cached view of a session (live or revoked, and the
+    /// user's role), in milliseconds. This bounds how late another process sharing the
+    /// database notices a revocation. Default 2000, at most 60000.
+    pub cache_ttl_ms: u64,
+}
+
+impl Default for RawSessions {
+    fn default() -> Self {
+        Self { cache_ttl_ms: 2000 }
+    }
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            env: "development".into(),
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./rampart-data"),
+            database_url: String::new(),
+            cors: RawCors::default(),
+            tokens: RawTokens::default(),
+            limits: RawLimits::default(),
+            passwords: RawPasswords::default(),
+            sessions: RawSessions::default(),
+        }
+    }
+}
+
+/// The sections `RAMPART_*` variables may set.
+const ENV_KEYS: &[&str] = &[
+    "env",
+    "listen",
+    "data_dir",
+    "database_url",
+    "cors",
+    "tokens",
+    "limits",
+    "passwords",
+    "sessions",
+];
+
+/// A configuration problem: which setting, and why. Start-up prints it and exits with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    /// The setting's dotted name.
+    pub setting: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn bad(setting: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.into(),
+        reason: reason.into(),
+    }
+}
+
+impl RawConfig {
+    /// Loads defaults, then `file` (if given, it must exist; otherwise `rampart.toml` in the
+    /// working directory if present), then `RAMPART_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(bad(
+                        "--config",
+                        format!("{} does not exist", path.display()),
+                    ));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => {
+                if Path::new("rampart.toml").exists() {
+                    figment = figment.merge(Toml::file_exact("rampart.toml"));
+                }
+            }
+        }
+        figment = figment.merge(
+            Env::prefixed("RAMPART_")
+                .split("__")
+                .filter(|key| {
+                    let top = key.as_str().split('.').next().unwrap_or_default();
+                    ENV_KEYS.iter().any(|k| top.eq_ignore_ascii_case(k))
+                })
+                .lowercase(true),
+        );
+        figment.extract().map_err(|e| {
+            let setting = e.path.join(".");
+            let setting = if setting.is_empty() {
+                "config".into()
+            } else {
+                setting
+            };
+            bad(&setting, e.kind.to_string())
+        })
+    }
+}
+
+/// Which mode the server runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Generates what is missing, readable logs.
+    Development,
+    /// Refuses unsafe settings, never generates secrets, JSON logs.
+    Production,
+}
+
+/// Where data lives.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// Embedded SQLite at this path.
+    Sqlite(PathBuf),
+    /// PostgreSQL at this URL (secret: may hold a password).
+    Postgres(secrecy::SecretString),
+}
+
+/// Validated settings. Constructed only by [`Settings::from_raw`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Mode.
+    pub mode: Mode,
+    /// Public listener.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database.
+    pub database: Database,
+    /// CORS allowlist.
+    pub cors: OriginAllowlist,
+    /// Token algorithm.
+    pub alg: SigningAlg,
+    /// Issuer.
+    pub issuer: String,
+    /// Audience.
+    pub audience: String,
+    /// Access-token lifetime.
+    pub access_ttl: Duration,
+    /// Absolute session lifetime.
+    pub refresh_ttl: Duration,
+    /// Session idle timeout.
+    pub refresh_idle: Duration,
+    /// Refresh grace window.
+    pub refresh_grace: Duration,
+    /// Clock leeway.
+    pub leeway: Duration,
+    /// Key ring path.
+    pub key_ring: PathBuf,
+    /// Largest body.
+    pub max_body_bytes: usize,
+    /// Deepest JSON.
+    pub max_json_depth: usize,
+    /// Request timeout.
+    pub request_timeout: Duration,
+    /// Header read timeout.
+    pub header_read_timeout: Duration,
+    /// Largest request head.
+    pub max_header_bytes: usize,
+    /// Connection cap.
+    pub max_connections: usize,
+    /// Shutdown grace.
+    pub shutdown_grace: Duration,
+    /// Argon2id cost.
+    pub hash_cost: HashCost,
+    /// Concurrent hashes.
+    pub hash_concurrency: usize,
+    /// Wait for a hashing slot.
+    pub hash_max_wait: Duration,
+    /// Session cache lifetime.
+    pub session_cache_ttl: Duration,
+    /// Settings that are unsafe but tolerated in development; logged at start.
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Validates raw configuration. In production every unsafe value is an error; in
+    /// development some become warnings.
+    pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
+        let mode = match raw.env.as_str() {
+            "development" | "dev" => Mode::Development,
+            "production" | "prod" => Mode::Production,
+            other => {
+                return Err(bad(
+                    "env",
+                    format!("{other:?} is not development or production"),
+                ));
+            }
+        };
+        let production = mode == Mode::Production;
+        let mut warnings = Vec::new();
+
+        let listen: SocketAddr = raw.listen.parse().map_err(|_| {
+            bad(
+                "listen",
+                format!("{:?} is not an ip:port address", raw.listen),
+            )
+        })?;
+
+        let database = if raw.database_url.trim().is_empty() {
+            Database::Sqlite(raw.data_dir.join("rampart.sqlite3"))
+        } else if raw.database_url.starts_with("postgres://")
+            || raw.database_url.starts_with("postgresql://")
+        {
+            Database::Postgres(raw.database_url.clone().into())
+        } else {
+            return Err(bad(
+                "database_url",
+                "must be a postgres:// URL, or empty for embedded SQLite",
+            ));
+        };
+
+        let mut origins = Vec::new();
+        for entry in &raw.cors.allowed_origins {
+            match Origin::parse(entry) {
+                Ok(origin) => origins.push(origin),
+                Err(e @ (OriginError::Wildcard | OriginError::Null)) if !production => {
+                    warnings.push(format!("cors.allowed_origins: ignoring {entry:?}: {e}"));
+                }
+                Err(e) => return Err(bad("cors.allowed_origins", e.to_string())),
+            }
+        }
+
+        let alg = SigningAlg::parse(&raw.tokens.algorithm).ok_or_else(|| {
+            bad(
+                "tokens.algorithm",
+                format!("{:?} is not EdDSA, ES256 or HS256", raw.tokens.algorithm),
+            )
+        })?;
+        let t = &raw.tokens;
+        if t.issuer.trim().is_empty() {
+            return Err(bad("tokens.issuer", "must not be empty"));
+        }
+        if t.audience.trim().is_empty() {
+            return Err(bad("tokens.audience", "must not be empty"));
+        }
+        if t.access_ttl_secs == 0 {
+            return Err(bad("tokens.access_ttl_secs", "must be at least 1"));
+        }
+        if t.access_ttl_secs > 3600 {
+            let msg = format!(
+                "{} seconds exceeds 60 minutes; access tokens must be short-lived",
+                t.access_ttl_secs
+            );
+            if production {
+                return Err(bad("tokens.access_ttl_secs", msg));
+            }
+            warnings.push(format!("tokens.access_ttl_secs: {msg}"));
+        }
+        if t.refresh_ttl_secs == 0 || t.refresh_idle_secs == 0 {
+            return Err(bad(
+                "tokens.refresh_ttl_secs",
+                "refresh lifetimes must be positive",
+            ));
+        }
+        if t.refresh_grace_secs > 60 {
+            return Err(bad("tokens.refresh_grace_secs", "must be at most 60"));
+        }
+        if t.leeway_secs > rampart_core::token::MAX_LEEWAY_SECS {
+            return Err(bad("tokens.leeway_secs", "must be at most 30"));
+        }
+        let key_ring = if t.key_ring.trim().is_empty() {
+            raw.data_dir.join("keys.json")
+        } else {
+            PathBuf::from(&t.key_ring)
+        };
+
+        let l = &raw.limits;
+        if l.max_body_bytes == 0 || l.max_body_bytes > 64 * 1024 * 1024 {
+            return Err(bad(
+                "limits.max_body_bytes",
+                "must be between 1 byte and 64 MiB",
+            ));
+        }
+        if !(1..=128).contains(&l.max_json_depth) {
+            return Err(bad("limits.max_json_depth", "must be between 1 and 128"));
+        }
+        if !(1..=600).contains(&l.request_timeout_secs) {
+            return Err(bad(
+                "limits.request_timeout_secs",
+                "must be between 1 and 600",
+            ));
+        }
+        if !(1..=120).contains(&l.header_read_timeout_secs) {
+            return Err(bad(
+                "limits.header_read_timeout_secs",
+                "must be between 1 and 120",
+            ));
+        }
+        if !(8192..=1024 * 1024).contains(&l.max_header_bytes) {
+            return Err(bad(
+                "limits.max_header_bytes",
+                "must be between 8192 and 1048576",
+            ));
+        }
+        if l.max_connections == 0 {
+            return Err(bad("limits.max_connections", "must be at least 1"));
+        }
+
+        let p = &raw.passwords;
+        let hash_cost = HashCost {
+            memory_kib: p.memory_kib,
+            iterations: p.iterations,
+            parallelism: p.parallelism,
+        };
+        hash_cost
+            .validate()
+            .map_err(|e| bad("passwords", e.to_string()))?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let hash_concurrency = if p.concurrency == 0 {
+            cores
+        } else {
+            p.concurrency
+        };
+
+        if raw.sessions.cache_ttl_ms > 60_000 {
+            return Err(bad("sessions.cache_ttl_ms", "must be at most 60000"));
+        }
+
+        Ok(Self {
+            mode,
+            listen,
+            data_dir: raw.data_dir.clone(),
+            database,
+            cors: OriginAllowlist::new(origins),
+            alg,
+            issuer: t.issuer.clone(),
+            audience: t.audience.clone(),
+            access_ttl: Duration::from_secs(t.access_ttl_secs),
+            refresh_ttl: Duration::from_secs(t.refresh_ttl_secs),
+            refresh_idle: Duration::from_secs(t.refresh_idle_secs),
+            refresh_grace: Duration::from_secs(t.refresh_grace_secs),
+            leeway: Duration::from_secs(t.leeway_secs),
+            key_ring,
+            max_body_bytes: l.max_body_bytes,
+            max_json_depth: l.max_json_depth,
+            request_timeout: Duration::from_secs(l.request_timeout_secs),
+            header_read_timeout: Duration::from_secs(l.header_read_timeout_secs),
+            max_header_bytes: l.max_header_bytes,
+            max_connections: l.max_connections,
+            shutdown_grace: Duration::from_secs(l.shutdown_grace_secs),
+            hash_cost,
+            hash_concurrency,
+            hash_max_wait: Duration::from_millis(p.max_wait_ms),
+            session_cache_ttl: Duration::from_millis(raw.sessions.cache_ttl_ms),
+            warnings,
+        })
+    }
+}
+
+/// The effective configuration as TOML with secrets masked (for `rampart config check`).
+pub fn masked(raw: &RawConfig) -> String {
+    let mut shown = raw.clone();
+    if !shown.database_url.is_empty() {
+        shown.database_url = mask_url_password(&shown.database_url);
+    }
+    toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+}
+
+/// Replaces the password in `scheme://user:password@host/...` with `****`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "****".into();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let masked_authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{user}:****@{host}")
+        }
+        None => authority.to_owned(),
+    };
+    // Query parameters may carry a password too (`?password=`).
+    let tail = match tail.split_once('?') {
+        Some((path, _)) => format!("{path}?****"),
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{masked_authority}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_safe() {
+        let s = Settings::from_raw(&RawConfig::default()).unwrap();
+        assert_eq!(s.mode, Mode::Development);
+        assert_eq!(s.access_ttl, Duration::from_secs(900));
+        assert_eq!(s.max_body_bytes, 1024 * 1024);
+        assert!(s.cors.is_empty());
+    }
+
+    #[test]
+    fn production_refuses_unsafe_values() {
+        let mut raw = RawConfig {
+            env: "production".into(),
+            ..RawConfig::default()
+        };
+        raw.cors.allowed_origins = vec!["*".into()];
+        assert_eq!(
+            Settings::from_raw(&raw).unwrap_err().setting,
+            "cors.allowed_origins"
+        );
+        raw.cors.allowed_origins = vec!["null".into()];
+        assert_eq!(
+            Settings::from_raw(&raw).unwrap_err().setting,
+            "cors.allowed_origins"
+        );
+        raw.cors.allowed_origins = vec![];
+        raw.tokens.access_ttl_secs = 3601;
+        assert_eq!(
+            Settings::from_raw(&raw).unwrap_err().setting,
+            "tokens.access_ttl_secs"
+        );
+    }
+
+    #[test]
+    fn weak_hashing_is_refused() {
+        let mut raw = RawConfig::default();
+        raw.passwords.memory_kib = 1024;
+        assert_eq!(Settings::from_raw(&raw).unwrap_err().setting, "passwords");
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://app:hunter2@db.internal:5432/rampart?sslmode=require"),
+            "postgres://app:****@db.internal:5432/rampart?****"
+        );
+        assert_eq!(
+            mask_url_password("postgres://db.internal/rampart"),
+            "postgres://db.internal/rampart"
+        );
+    }
+}

@@ -1,0 +1,367 @@
+//! `/api/auth/*`: registration, login, refresh, logout and the caller's sessions.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use rampart_core::domain::{
+    DisplayName, Email, Invalid, LoginPassword, NewPassword, Role, SessionId, UserId,
+};
+use rampart_core::error::{ApiError, ErrorCode, FieldError};
+use rampart_core::origin::is_same_origin;
+use rampart_core::token::RefreshToken;
+use rampart_store::{NewSession, RefreshRules, RotateOutcome, UserRecord};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::{rfc3339, user_json};
+use crate::error::{AppError, AppResult};
+use crate::extract::{Caller, ClientMeta, JsonObject};
+use crate::middleware::authenticate::Principal;
+use crate::state::{AppState, now_ms, now_secs};
+
+/// The refresh cookie's name.
+pub const REFRESH_COOKIE: &str = "rampart_refresh";
+/// The only path the refresh cookie is sent to.
+const COOKIE_PATH: &str = "/api/auth";
+
+fn refresh_cookie(token: &RefreshToken, max_age_secs: u64) -> HeaderValue {
+    let cookie = format!(
+        "{REFRESH_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path={COOKIE_PATH}; Max-Age={max_age_secs}",
+        token.expose()
+    );
+    // Base64url and fixed attributes: always a valid header value.
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| clear_cookie())
+}
+
+fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static(
+        "rampart_refresh=; HttpOnly; Secure; SameSite=Strict; Path=/api/auth; Max-Age=0",
+    )
+}
+
+/// The refresh token from the request's cookies. More than one `rampart_refresh` cookie
+/// (cookie tossing from a sibling domain) is refused rather than guessed at.
+fn presented_refresh(headers: &HeaderMap) -> Result<Option<RefreshToken>, ()> {
+    let mut found = None;
+    for header in headers.get_all(COOKIE) {
+        let Ok(text) = header.to_str() else { continue };
+        for pair in text.split(';') {
+            let Some((name, value)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if name == REFRESH_COOKIE {
+                if found.is_some() {
+                    return Err(());
+                }
+                found = Some(value.to_owned());
+            }
+        }
+    }
+    match found {
+        None => Ok(None),
+        Some(raw) => RefreshToken::parse(&raw).map(Some).ok_or(()),
+    }
+}
+
+/// Cookie-authenticated requests must come from the server's own origin or an allowed one.
+/// (A request with no `Origin` is not from a cross-site page: browsers send `Origin` on every
+/// cross-origin POST; `SameSite=Strict` covers the rest.)
+fn check_origin(state: &AppState, headers: &HeaderMap) -> AppResult<()> {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(HOST)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    if state.settings.cors.allows(origin.as_bytes()) || is_same_origin(origin.as_bytes(), host) {
+        Ok(())
+    } else {
+        tracing::warn!("cookie request refused: origin not allowed");
+        Err(ErrorCode::OriginNotAllowed.into())
+    }
+}
+
+fn unauthorized_clearing_cookie(code: ErrorCode) -> Response {
+    let mut res = AppError::from(code).into_response();
+    res.headers_mut().insert(SET_COOKIE, clear_cookie());
+    res
+}
+
+/// `POST /api/auth/register`
+pub async fn register(State(state): State<AppState>, body: JsonObject) -> AppResult<Response> {
+    let mut f = body.fields();
+    let email = f.required("email", Email::parse);
+    let password = f.required("password", |s| Ok(SecretString::from(s.to_owned())));
+    let name = f.required("name", DisplayName::parse);
+    let password =
+        password.and_then(
+            |raw| match NewPassword::parse(raw.expose_secret(), email.as_ref()) {
+                Ok(p) => Some(p),
+                Err(Invalid(why)) => {
+                    f.reject("password", why);
+                    None
+                }
+            },
+        );
+    f.finish()?;
+    let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+        return Err(AppError::internal(
+            "register: fields missing after validation",
+        ));
+    };
+    // Hash before looking at the email: a duplicate costs the same as a new account.
+    let password_hash = state.hasher.hash(&password).await?;
+    let user = UserRecord {
+        id: UserId::new(),
+        email,
+        name,
+        role: Role::User,
+        password_hash,
+        created_at_ms: now_ms(),
+    };
+    match state.store.insert_user(&user).await {
+        Ok(()) => {}
+        Err(rampart_store::StoreError::Conflict) => {
+            tracing::info!("registration refused: email already registered");
+            return Err(ErrorCode::RegistrationFailed.into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(user_id = %user.id, "user registered");
+    Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
+}
+
+/// `POST /api/auth/login`
+pub async fn login(
+    State(state): State<AppState>,
+    client: ClientMeta,
+    body: JsonObject,
+) -> AppResult<Response> {
+    let mut f = body.fields();
+    let email = f.required("email", Email::parse);
+    let password = f.required("password", LoginPassword::parse);
+    f.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(AppError::internal("login: fields missing after validation"));
+    };
+    let user = state.store.user_by_email(&email).await?;
+    // Unknown email: the dummy hash is verified instead, so both paths do the same work.
+    let matched = state
+        .hasher
+        .verify(&password, user.as_ref().map(|u| &u.password_hash))
+        .await?;
+    let user = match (user, matched) {
+        (Some(user), true) => user,
+        (user, _) => {
+            tracing::info!(
+                user_id = user.as_ref().map(|u| u.id.to_text()).unwrap_or_default(),
+                ip = %client.ip,
+                "login failed"
+            );
+            return Err(ErrorCode::InvalidCredentials.into());
+        }
+    };
+    let now = now_ms();
+    let refresh = RefreshToken::generate();
+    let session_id = SessionId::new();
+    let refresh_ttl = state.settings.refresh_ttl;
+    state
+        .store
+        .create_session(&NewSession {
+            id: session_id,
+            user_id: user.id,
+            now_ms: now,
+            expires_at_ms: now
+                .saturating_add(i64::try_from(refresh_ttl.as_millis()).unwrap_or(i64::MAX)),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent,
+            refresh_hash: refresh.hash(),
+        })
+        .await?;
+    tracing::info!(user_id = %user.id, session_id = %session_id, ip = %client.ip, "login succeeded");
+    token_response(&state, user.id, session_id, user.role, &refresh)
+}
+
+fn token_response(
+    state: &AppState,
+    user: UserId,
+    session: SessionId,
+    role: Role,
+    refresh: &RefreshToken,
+) -> AppResult<Response> {
+    let (access, expires_in) = state
+        .tokens
+        .issue(user, session, role, now_secs())
+        .map_err(AppError::internal)?;
+    let mut res = Json(json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+    }))
+    .into_response();
+    res.headers_mut().insert(
+        SET_COOKIE,
+        refresh_cookie(refresh, state.settings.refresh_ttl.as_secs()),
+    );
+    Ok(res)
+}
+
+/// `POST /api/auth/refresh`
+pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
+    check_origin(&state, &headers)?;
+    let presented = match presented_refresh(&headers) {
+        Ok(Some(token)) => token,
+        Ok(None) | Err(()) => return Ok(unauthorized_clearing_cookie(ErrorCode::InvalidToken)),
+    };
+    let successor = state.tokens.refresh_successor(&presented);
+    let settings = &state.settings;
+    let rules = RefreshRules {
+        now_ms: now_ms(),
+        idle_ms: i64::try_from(settings.refresh_idle.as_millis()).unwrap_or(i64::MAX),
+        grace_ms: i64::try_from(settings.refresh_grace.as_millis()).unwrap_or(i64::MAX),
+    };
+    let outcome = state
+        .store
+        .present_refresh(&presented.hash(), &successor.hash(), rules)
+        .await?;
+    match outcome {
+        RotateOutcome::Rotated {
+            session_id,
+            user_id,
+            role,
+        }
+        | RotateOutcome::GraceReplay {
+            session_id,
+            user_id,
+            role,
+        } => {
+            if matches!(outcome, RotateOutcome::GraceReplay { .. }) {
+                tracing::info!(%session_id, "refresh replayed inside the grace window");
+            }
+            tracing::info!(%user_id, %session_id, "token refreshed");
+            token_response(&state, user_id, session_id, role, &successor)
+        }
+        RotateOutcome::ReuseDetected {
+            session_id,
+            user_id,
+        } => {
+            state.sessions.revoked(session_id);
+            tracing::warn!(%user_id, %session_id, "refresh token reuse detected: session revoked");
+            Ok(unauthorized_clearing_cookie(ErrorCode::InvalidToken))
+        }
+        RotateOutcome::Invalid => Ok(unauthorized_clearing_cookie(ErrorCode::InvalidToken)),
+    }
+}
+
+/// `POST /api/auth/logout`: revokes the session of the bearer token, or else of the refresh
+/// cookie, and clears the cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    principal: Option<axum::Extension<Principal>>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let target = match principal {
+        Some(axum::Extension(p)) => Some((p.user_id, p.session_id)),
+        None => {
+            check_origin(&state, &headers)?;
+            match presented_refresh(&headers) {
+                Ok(Some(token)) => state
+                    .store
+                    .session_of_refresh(&token.hash())
+                    .await?
+                    .map(|(sid, uid)| (uid, sid)),
+                Ok(None) => return Err(ErrorCode::Unauthorized.into()),
+                Err(()) => None,
+            }
+        }
+    };
+    if let Some((user_id, session_id)) = target {
+        state
+            .store
+            .revoke_session(user_id, session_id, "logout", now_ms())
+            .await?;
+        state.sessions.revoked(session_id);
+        tracing::info!(%user_id, %session_id, "logged out");
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert(SET_COOKIE, clear_cookie());
+    Ok(res)
+}
+
+/// `GET /api/auth/sessions`
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+) -> AppResult<Json<serde_json::Value>> {
+    let idle = i64::try_from(state.settings.refresh_idle.as_millis()).unwrap_or(i64::MAX);
+    let sessions = state
+        .store
+        .list_sessions(me.user_id, now_ms(), idle)
+        .await?;
+    let items: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "created_at": rfc3339(s.created_at_ms),
+                "last_used_at": rfc3339(s.last_used_at_ms),
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+                "current": s.id == me.session_id,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": items })))
+}
+
+/// `DELETE /api/auth/sessions/{id}`: another user's session id is 404, like a missing one.
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Path(raw_id): Path<String>,
+) -> AppResult<StatusCode> {
+    let id = SessionId::parse(&raw_id)
+        .map_err(|Invalid(why)| ApiError::validation(vec![FieldError::new("id", why)]))?;
+    let revoked = state
+        .store
+        .revoke_session(me.user_id, id, "revoked_by_user", now_ms())
+        .await?;
+    if !revoked {
+        return Err(ErrorCode::NotFound.into());
+    }
+    state.sessions.revoked(id);
+    tracing::info!(user_id = %me.user_id, session_id = %id, "session revoked by its owner");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_parsing() {
+        let token = RefreshToken::generate();
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_refresh(&h), Ok(None));
+        h.insert(
+            COOKIE,
+            HeaderValue::from_str(&format!("a=b; rampart_refresh={}", token.expose())).unwrap(),
+        );
+        assert_eq!(presented_refresh(&h), Ok(Some(token.clone())));
+        h.append(
+            COOKIE,
+            HeaderValue::from_str(&format!("rampart_refresh={}", token.expose())).unwrap(),
+        );
+        assert_eq!(
+            presented_refresh(&h),
+            Err(()),
+            "two refresh cookies are refused"
+        );
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_static("rampart_refresh=garbage"));
+        assert_eq!(presented_refresh(&h), Err(()));
+    }
+}

@@ -1,0 +1,56 @@
+//! Routes. Every handler takes its input through the extractors in `crate::extract`, so it
+//! receives only parsed, authorized input.
+
+use axum::Router;
+use axum::routing::{delete, get, patch, post};
+use rampart_store::UserRecord;
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+
+pub mod admin;
+pub mod auth;
+pub mod health;
+pub mod users;
+
+/// All routes (without the pipeline layers; see `crate::app::router`).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/.well-known/jwks.json", get(health::jwks))
+        .route("/api/auth/register", post(auth::register))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/refresh", post(auth::refresh))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/sessions", get(auth::list_sessions))
+        .route("/api/auth/sessions/{id}", delete(auth::revoke_session))
+        .route("/api/users/me", get(users::me).patch(users::update_me))
+        .route("/api/admin/users", get(admin::list_users))
+        .route(
+            "/api/admin/users/{id}",
+            patch(admin::set_role).delete(admin::delete_user),
+        )
+}
+
+/// A user as any response shows it: an allowlist of fields. No hash, no internal column.
+pub fn user_json(user: &UserRecord) -> Value {
+    json!({
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "created_at": rfc3339(user.created_at_ms),
+    })
+}
+
+/// Unix milliseconds as RFC 3339 (UTC).
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
