@@ -202,10 +202,11 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
 /// Watches the key ring file and installs a changed ring (after `rampart keys rotate` or
 /// `retire`) within `every`. A ring that fails its checks is logged and not installed.
 pub fn spawn_key_ring_watcher(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    let path = state.settings.key_ring.clone();
+    let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    // Taken now, not when the task first runs: a change made in between must not be missed.
+    let mut seen = stamp(&path);
     tokio::spawn(async move {
-        let path = state.settings.key_ring.clone();
-        let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let mut seen = stamp(&path);
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
