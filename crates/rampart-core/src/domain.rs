@@ -8,7 +8,7 @@ use serde::Serialize;
 use unicode_general_category::{GeneralCategory, get_general_category};
 use uuid::Uuid;
 
-use crate::passwords::is_common_password;
+use crate::common_passwords::is_common_password;
 
 /// Why a value was refused. The text is safe to show to the client that sent it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -344,7 +344,7 @@ mod tests {
         assert!(NewPassword::parse(&"x".repeat(129), None).is_err());
         assert!(NewPassword::parse("correct horse battery staple", None).is_ok());
         assert!(NewPassword::parse("JONATHAN-rules-2026", Some(&email)).is_err());
-        let common = crate::passwords::common_passwords()
+        let common = crate::common_passwords::common_passwords()
             .find(|p| p.chars().count() >= 12)
             .expect("the bundled list holds long passwords too");
         assert!(NewPassword::parse(common, None).is_err());

@@ -4,11 +4,13 @@
 //! - [`domain`]: parsed values (`Email`, `NewPassword`, `Role`, `UserId`, `PageLimit`, ...).
 //! - [`error`]: the one table of client-facing error codes.
 //! - [`token`] and [`keys`]: access and refresh tokens, the signing key ring.
-//! - [`passwords`]: Argon2id behind a concurrency cap; the common-password list.
+//! - [`passwords`]: Argon2id behind a concurrency cap.
+//! - [`common_passwords`]: the bundled list of common passwords.
 //! - [`origin`]: the exact-origin allowlist.
 //! - [`headers`]: the security headers every response carries.
 //! - [`secrets`]: what makes a secret fit for production.
 
+pub mod common_passwords;
 pub mod domain;
 pub mod error;
 pub mod headers;

@@ -1,5 +1,4 @@
-//! Password hashing (Argon2id) off the async workers, behind a concurrency cap, and the
-//! bundled list of common passwords.
+//! Password hashing (Argon2id) off the async workers, behind a concurrency cap.
 //!
 //! Threat: a login flood. Each Argon2id hash costs ~19 MiB and ~20 ms of one core, so
 //! unbounded hashing starves every other route and can exhaust memory (512 blocking
@@ -11,9 +10,8 @@
 //! verifies against a dummy hash made with the same parameters, so unknown and known emails
 //! cost the same work.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
@@ -21,23 +19,6 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
 use crate::domain::{LoginPassword, NewPassword};
-
-static COMMON_LIST: &str = include_str!("../data/common-passwords.txt");
-
-static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| common_passwords().collect());
-
-/// The bundled common passwords, most common first, lowercase.
-pub fn common_passwords() -> impl Iterator<Item = &'static str> {
-    COMMON_LIST
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-}
-
-/// Whether `password` (compared case-insensitively) is on the bundled list.
-pub fn is_common_password(password: &str) -> bool {
-    COMMON.contains(password.to_lowercase().as_str())
-}
 
 /// Argon2id cost parameters. The defaults are OWASP's minimum; configuration may only raise
 /// them.
@@ -216,15 +197,6 @@ fn hash_blocking(params: &Params, password: &str) -> Result<PasswordHash, HashEr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn list_is_large_and_lowercase() {
-        assert!(common_passwords().count() >= 10_000);
-        assert!(common_passwords().all(|p| p == p.to_lowercase()));
-        assert!(is_common_password("password"));
-        assert!(is_common_password("PassWord"));
-        assert!(!is_common_password("a truly uncommon passphrase 8271"));
-    }
 
     #[test]
     fn cost_below_owasp_is_refused() {

@@ -268,14 +268,23 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or_else(|| parts.uri.path().to_owned(), |m| m.as_str().to_owned());
+        let Ok(Caller(principal)) = Caller::from_request_parts(parts, state).await else {
+            tracing::warn!(
+                user_id = "anonymous",
+                method = %parts.method,
+                route = %route,
+                ip = %client_ip(parts),
+                "access denied: authentication required for an admin route"
+            );
+            return Err(ErrorCode::Unauthorized.into());
+        };
         match principal.role {
             Role::Admin => Ok(AdminCaller(principal)),
             Role::User => {
-                let route = parts
-                    .extensions
-                    .get::<MatchedPath>()
-                    .map_or_else(|| parts.uri.path().to_owned(), |m| m.as_str().to_owned());
                 tracing::warn!(
                     user_id = %principal.user_id,
                     method = %parts.method,

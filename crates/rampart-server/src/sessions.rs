@@ -49,10 +49,10 @@ impl SessionCache {
         id: SessionId,
         now_ms: i64,
     ) -> Result<Option<SessionState>, StoreError> {
-        if let Some(entry) = self.lock().get(&id) {
-            if entry.at.elapsed() < self.ttl {
-                return Ok(entry.state);
-            }
+        if let Some(entry) = self.lock().get(&id)
+            && entry.at.elapsed() < self.ttl
+        {
+            return Ok(entry.state);
         }
         let state = store.session_state(id, now_ms).await?;
         let mut entries = self.lock();

@@ -18,6 +18,8 @@ use tower::ServiceExt;
 pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
+    /// The configuration the app was built from (a second "process" can share it).
+    pub raw: RawConfig,
     pub router: Router,
     pub state: AppState,
     pub dir: tempfile::TempDir,
@@ -111,6 +113,21 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
     let settings = Settings::from_raw(&raw).expect("test configuration is valid");
     let state = build_state(settings).await.expect("app builds");
     TestApp {
+        raw,
+        router: router(state.clone()),
+        state,
+        dir,
+    }
+}
+
+/// A second server process on the same database and key ring as `first`.
+pub async fn spawn_sibling(first: &TestApp) -> TestApp {
+    let raw = first.raw.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::from_raw(&raw).expect("test configuration is valid");
+    let state = build_state(settings).await.expect("app builds");
+    TestApp {
+        raw,
         router: router(state.clone()),
         state,
         dir,

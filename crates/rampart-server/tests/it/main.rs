@@ -7,5 +7,6 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod multiprocess;
 mod pipeline;
 mod tokens;
