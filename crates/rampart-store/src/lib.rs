@@ -2,8 +2,8 @@
 //!
 //! **Invariant:** this is the only crate that contains SQL. Every statement is a `&'static str`
 //! with bound parameters (sqlx refuses anything else without an explicit opt-out), so no user
-//! text can become SQL. One set of statements serves both backends: columns are `TEXT` and
-//! `BIGINT` only, and `$n` placeholders work on both. [`Store`] dispatches each call to the
+//! text can become SQL. One set of statements and one set of migrations serve both backends:
+//! columns are `TEXT` and `BIGINT` only, and `$n` placeholders work on both. [`Store`] dispatches each call to the
 //! pool it holds; the statement text is written once.
 //!
 //! **API boundary:** callers pass and receive domain types from `rampart-core` (`UserId`,
@@ -19,6 +19,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+
+/// The schema, for both backends (`migrations/`).
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!();
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -269,7 +272,7 @@ impl Store {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        MIGRATIONS.run(&pool).await?;
         Ok(Self {
             backend: std::sync::Arc::new(Backend::Sqlite(pool)),
         })
@@ -283,7 +286,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        MIGRATIONS.run(&pool).await?;
         Ok(Self {
             backend: std::sync::Arc::new(Backend::Postgres(pool)),
         })

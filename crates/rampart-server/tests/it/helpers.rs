@@ -110,20 +110,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
         raw.database_url = fresh_postgres_database(&base).await;
     }
     configure(&mut raw);
-    let settings = Settings::from_raw(&raw).expect("test configuration is valid");
-    let state = build_state(settings).await.expect("app builds");
-    TestApp {
-        raw,
-        router: router(state.clone()),
-        state,
-        dir,
-    }
+    start(raw, dir).await
 }
 
 /// A second server process on the same database and key ring as `first`.
 pub async fn spawn_sibling(first: &TestApp) -> TestApp {
-    let raw = first.raw.clone();
-    let dir = tempfile::tempdir().unwrap();
+    start(first.raw.clone(), tempfile::tempdir().unwrap()).await
+}
+
+async fn start(raw: RawConfig, dir: tempfile::TempDir) -> TestApp {
     let settings = Settings::from_raw(&raw).expect("test configuration is valid");
     let state = build_state(settings).await.expect("app builds");
     TestApp {
@@ -223,19 +218,28 @@ impl TestApp {
             .await;
         assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
         let token = res.json()["access_token"].as_str().unwrap().to_owned();
-        (token, res.refresh_cookie().expect("login sets the refresh cookie"))
+        (
+            token,
+            res.refresh_cookie().expect("login sets the refresh cookie"),
+        )
     }
 
     /// Registers and logs in a user; returns (user id, access token, refresh token).
     pub async fn user(&self, email: &str) -> (String, String, String) {
-        let id = self.register(email).await["id"].as_str().unwrap().to_owned();
+        let id = self.register(email).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let (access, refresh) = self.login(email).await;
         (id, access, refresh)
     }
 
     /// A logged-in admin: registers, promotes through the store, logs in.
     pub async fn admin(&self, email: &str) -> (String, String, String) {
-        let id = self.register(email).await["id"].as_str().unwrap().to_owned();
+        let id = self.register(email).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let user_id = rampart_core::domain::UserId::parse(&id).unwrap();
         self.state
             .store

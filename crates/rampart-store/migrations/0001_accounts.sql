@@ -1,5 +1,6 @@
 -- Accounts, sessions and refresh tokens. Times are unix milliseconds; ids are canonical
--- UUID text. The SQLite migration of the same number must stay equivalent.
+-- UUID text. This SQL runs unchanged on SQLite and PostgreSQL (TEXT and BIGINT only); a
+-- migration that must differ per backend gets its own folder.
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     email         TEXT NOT NULL UNIQUE,
