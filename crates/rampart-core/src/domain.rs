@@ -284,6 +284,10 @@ impl PageLimit {
 
     /// Parses a `limit` query parameter.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        // Digits only: `+5`, ` 5` and `05e0` are not how a client writes a page size.
+        if raw.is_empty() || raw.len() > 3 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Invalid("must be an integer from 1 to 100"));
+        }
         let n: u32 = raw
             .parse()
             .map_err(|_| Invalid("must be an integer from 1 to 100"))?;
@@ -389,7 +393,7 @@ mod tests {
     fn page_limit_bounds() {
         assert_eq!(PageLimit::parse("1").unwrap().get(), 1);
         assert_eq!(PageLimit::parse("100").unwrap().get(), 100);
-        for bad in ["0", "101", "-1", "abc", "1e2", "99999999999999999999"] {
+        for bad in ["0", "101", "-1", "+5", " 5", "", "abc", "1e2", "99999999999999999999"] {
             assert!(PageLimit::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
