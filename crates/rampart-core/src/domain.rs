@@ -393,7 +393,17 @@ mod tests {
     fn page_limit_bounds() {
         assert_eq!(PageLimit::parse("1").unwrap().get(), 1);
         assert_eq!(PageLimit::parse("100").unwrap().get(), 100);
-        for bad in ["0", "101", "-1", "+5", " 5", "", "abc", "1e2", "99999999999999999999"] {
+        for bad in [
+            "0",
+            "101",
+            "-1",
+            "+5",
+            " 5",
+            "",
+            "abc",
+            "1e2",
+            "99999999999999999999",
+        ] {
             assert!(PageLimit::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -10,8 +10,8 @@
 //! verifies against a dummy hash made with the same parameters, so unknown and known emails
 //! cost the same work.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};

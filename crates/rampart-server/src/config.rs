@@ -520,28 +520,29 @@ pub fn masked(raw: &RawConfig) -> String {
     toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
 }
 
-/// Replaces the password in `scheme://user:password@host/...` with `****`.
+/// Replaces the password in `scheme://user:password@host/...` with `****`, and the query
+/// string (which may carry `password=`) too. The user part ends at the *last* `@`, so a
+/// password with an unencoded `/`, `?` or `@` is still masked whole; anything unparsable is
+/// masked entirely.
 pub fn mask_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "****".into();
     };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    let (userinfo, after) = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => (Some(userinfo), after),
+        None => (None, rest),
     };
-    let masked_authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{user}:****@{host}")
+    let after = match after.split_once('?') {
+        Some((before_query, _)) => format!("{before_query}?****"),
+        None => after.to_owned(),
+    };
+    match userinfo {
+        Some(userinfo) => {
+            let user = userinfo.split([':', '/', '?']).next().unwrap_or_default();
+            format!("{scheme}://{user}:****@{after}")
         }
-        None => authority.to_owned(),
-    };
-    // Query parameters may carry a password too (`?password=`).
-    let tail = match tail.split_once('?') {
-        Some((path, _)) => format!("{path}?****"),
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{masked_authority}{tail}")
+        None => format!("{scheme}://{after}"),
+    }
 }
 
 #[cfg(test)]
@@ -598,5 +599,14 @@ mod tests {
             mask_url_password("postgres://db.internal/rampart"),
             "postgres://db.internal/rampart"
         );
+        for url in [
+            "postgres://app:hunter2/abc@127.0.0.1:1/db",
+            "postgres://app:hun@ter2@127.0.0.1:1/db",
+            "postgres://app:hunter2?x@127.0.0.1:1/db",
+            "postgres://app@127.0.0.1:1/db?password=hunter2",
+        ] {
+            assert!(!mask_url_password(url).contains("hunter2"), "{url}");
+            assert!(!mask_url_password(url).contains("ter2"), "{url}");
+        }
     }
 }

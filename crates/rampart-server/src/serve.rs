@@ -1,10 +1,17 @@
-//! The accept loop: hyper with a timer (so the header-read timeout fires), a cap on open
-//! connections, and graceful shutdown.
+//! The accept loop: hyper's HTTP/1.1 server with a timer (so the header-read timeout fires),
+//! a cap on open connections, and graceful shutdown.
 //!
-//! Threats: slowloris (headers sent a byte at a time hold a connection forever: the
-//! header-read timeout closes it), oversized request heads (capped by `max_header_bytes`,
-//! answered 431 by hyper), and connection floods (at most `max_connections` are served at
-//! once; further ones wait in the kernel's backlog).
+//! Threats: slowloris (headers sent a byte at a time, or nothing at all, hold a connection
+//! forever: the header-read timeout closes it, also between requests on a kept-alive
+//! connection), oversized request heads (capped by `max_header_bytes`, answered 431 by hyper),
+//! and connection floods (at most `max_connections` are served at once; further ones wait in
+//! the kernel's backlog, and idle ones are closed by the same timeout, so silent sockets
+//! cannot hold the cap).
+//!
+//! Only HTTP/1.1 is spoken. hyper-util's automatic HTTP/1-or-2 detection waits for the
+//! client's first bytes with no time limit, before any header timer starts, so a client that
+//! connects and says nothing would hold a connection slot forever. TLS, and with it HTTP/2 to
+//! browsers, ends at the proxy in front of Rampart.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,8 +21,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -30,18 +37,12 @@ pub async fn serve(
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
         .max_buf_size(settings.max_header_bytes.max(8192))
         .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(128);
     let permits = Arc::new(Semaphore::new(settings.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -72,10 +73,7 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             app.clone().oneshot(req.map(Body::new))
         });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = conn.await;
             drop(permit);

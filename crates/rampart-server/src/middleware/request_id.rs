@@ -4,7 +4,7 @@
 //! (log injection, hiding among another request's lines). Any incoming `X-Request-Id` is
 //! replaced, never trusted.
 //!
-//! ```ignore
+//! ```text
 //! Router::new().layer(axum::middleware::from_fn(request_id::assign))
 //! ```
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use crate::helpers::*;
 
 async fn refresh(app: &TestApp, cookie: &str) -> TestResponse {
-    app.send(Req::post("/api/auth/refresh").cookie(cookie)).await
+    app.send(Req::post("/api/auth/refresh").cookie(cookie))
+        .await
 }
 
 #[tokio::test]
@@ -50,12 +51,12 @@ async fn revocation_in_one_process_reaches_the_other_within_the_cache_lifetime()
     let (_, access, _) = a.user("revoke@example.com").await;
     // B has seen the session live (and cached that).
     assert_eq!(
-        b.send(Req::get("/api/users/me").bearer(&access)).await.status,
+        b.send(Req::get("/api/users/me").bearer(&access))
+            .await
+            .status,
         200
     );
-    let res = a
-        .send(Req::post("/api/auth/logout").bearer(&access))
-        .await;
+    let res = a.send(Req::post("/api/auth/logout").bearer(&access)).await;
     assert_eq!(res.status, 204);
     // Effective at once in A ...
     a.send(Req::get("/api/users/me").bearer(&access))

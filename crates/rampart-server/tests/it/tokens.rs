@@ -58,9 +58,7 @@ impl Forge {
     }
 
     async fn status_of(&self, token: &str) -> TestResponse {
-        self.app
-            .send(Req::get("/api/users/me").bearer(token))
-            .await
+        self.app.send(Req::get("/api/users/me").bearer(token)).await
     }
 
     #[track_caller]
@@ -83,10 +81,7 @@ fn attacker_key() -> (Vec<u8>, Vec<u8>) {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
     use aws_lc_rs::signature::KeyPair;
-    (
-        pkcs8.as_ref().to_vec(),
-        pair.public_key().as_ref().to_vec(),
-    )
+    (pkcs8.as_ref().to_vec(), pair.public_key().as_ref().to_vec())
 }
 
 #[tokio::test]
@@ -116,10 +111,20 @@ async fn alg_none_in_every_capitalisation_is_refused() {
 #[tokio::test]
 async fn hmac_signed_with_the_public_key_is_refused() {
     let f = Forge::new().await;
-    let public = f.ring.active_key().unwrap().public_bytes().unwrap().unwrap();
+    let public = f
+        .ring
+        .active_key()
+        .unwrap()
+        .public_bytes()
+        .unwrap()
+        .unwrap();
     let jwks = f.app.send(Req::get("/.well-known/jwks.json")).await.json();
     let x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
-    for secret in [public.clone(), x.into_bytes(), jwks.to_string().into_bytes()] {
+    for secret in [
+        public.clone(),
+        x.into_bytes(),
+        jwks.to_string().into_bytes(),
+    ] {
         for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
             let mut header = Header::new(alg);
             header.typ = Some("at+jwt".into());
@@ -149,7 +154,10 @@ async fn foreign_signatures_and_unknown_kids_are_refused() {
         let mut header = f.our_header();
         header.kid = Some(kid.clone());
         let token = jsonwebtoken::encode(&header, &f.claims, &attacker).unwrap();
-        f.expect_refused(&f.status_of(&token).await, &format!("foreign key, kid {kid:?}"));
+        f.expect_refused(
+            &f.status_of(&token).await,
+            &format!("foreign key, kid {kid:?}"),
+        );
     }
     // No kid at all, even with our own key.
     let mut header = f.our_header();
@@ -165,7 +173,8 @@ async fn key_bringing_headers_are_refused() {
     let f = Forge::new().await;
     let (attacker_pkcs8, attacker_public) = attacker_key();
     let attacker = EncodingKey::from_ed_der(&attacker_pkcs8);
-    let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(&attacker_public), "kid": f.kid()});
+    let jwk =
+        json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(&attacker_public), "kid": f.kid()});
     let variants = [
         ("jwk", jwk.clone()),
         ("jku", json!("https://evil.example/jwks.json")),
@@ -178,7 +187,10 @@ async fn key_bringing_headers_are_refused() {
         // Signed by the attacker (the header points at their key) ...
         let header: Header = serde_json::from_value(header).unwrap();
         let token = jsonwebtoken::encode(&header, &f.claims, &attacker).unwrap();
-        f.expect_refused(&f.status_of(&token).await, &format!("{name} (attacker key)"));
+        f.expect_refused(
+            &f.status_of(&token).await,
+            &format!("{name} (attacker key)"),
+        );
         // ... and even signed with our own key: we never honour such headers.
         let token = f.sign_ours(&header, &f.claims);
         f.expect_refused(&f.status_of(&token).await, &format!("{name} (our key)"));
@@ -196,15 +208,33 @@ async fn stripped_and_tampered_tokens_are_refused() {
 
     let mut admin = f.claims.clone();
     admin["role"] = json!("admin");
-    let tampered = format!("{}.{}.{}", parts[0], B64.encode(admin.to_string()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(admin.to_string()),
+        parts[2]
+    );
     f.expect_refused(&f.status_of(&tampered).await, "tampered role");
 
     let mut other = f.claims.clone();
     other["sub"] = json!(uuid::Uuid::now_v7().to_string());
-    let tampered = format!("{}.{}.{}", parts[0], B64.encode(other.to_string()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(other.to_string()),
+        parts[2]
+    );
     f.expect_refused(&f.status_of(&tampered).await, "tampered subject");
 
-    for junk in ["", "a", "a.b.c", "....", &"A".repeat(5000), "Bearer", "null"] {
+    for junk in [
+        "",
+        "a",
+        "a.b.c",
+        "....",
+        &"A".repeat(5000),
+        "Bearer",
+        "null",
+    ] {
         f.expect_refused(&f.status_of(junk).await, &format!("junk {junk:.20?}"));
     }
 }
@@ -271,7 +301,11 @@ async fn expired_token_is_token_expired_but_leeway_is_at_most_30s() {
     c["exp"] = json!(now() - 100);
     let res = f.status_of(&f.sign_ours(&header, &c)).await;
     res.assert_error(401, "token_expired");
-    assert!(res.header("www-authenticate").unwrap().contains("invalid_token"));
+    assert!(
+        res.header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
     // Inside the 30 s leeway the token still works.
     c["iat"] = json!(now() - 900);
     c["nbf"] = json!(now() - 900);
@@ -284,7 +318,10 @@ async fn tokens_are_read_only_from_the_authorization_header() {
     let f = Forge::new().await;
     let res = f
         .app
-        .send(Req::get(&format!("/api/users/me?access_token={}", f.access)))
+        .send(Req::get(&format!(
+            "/api/users/me?access_token={}",
+            f.access
+        )))
         .await;
     res.assert_error(401, "unauthorized");
     let res = f
@@ -343,7 +380,9 @@ async fn jwks_publishes_only_public_keys() {
     // HS256 end to end.
     let (_, token, _) = hs.user("hs@example.com").await;
     assert_eq!(
-        hs.send(Req::get("/api/users/me").bearer(&token)).await.status,
+        hs.send(Req::get("/api/users/me").bearer(&token))
+            .await
+            .status,
         200
     );
 }
@@ -353,7 +392,9 @@ async fn es256_end_to_end_and_other_algorithms_refused() {
     let app = spawn_app_with(|raw| raw.tokens.algorithm = "ES256".into()).await;
     let (_, token, _) = app.user("es@example.com").await;
     assert_eq!(
-        app.send(Req::get("/api/users/me").bearer(&token)).await.status,
+        app.send(Req::get("/api/users/me").bearer(&token))
+            .await
+            .status,
         200
     );
     let jwks = app.send(Req::get("/.well-known/jwks.json")).await.json();
@@ -413,7 +454,11 @@ async fn rotation_keeps_old_tokens_until_retired_and_is_picked_up_live() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(retired, "retired key still verifies; jwks now {}", app.state.tokens.jwks());
+    assert!(
+        retired,
+        "retired key still verifies; jwks now {}",
+        app.state.tokens.jwks()
+    );
     assert_eq!(
         app.send(Req::get("/api/users/me").bearer(&new_token))
             .await
