@@ -74,6 +74,18 @@ fn is_json_content_type(value: Option<&http::HeaderValue>) -> bool {
     })
 }
 
+/// Whether a body-read error was caused by a length limit, anywhere in its source chain.
+fn caused_by_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
 impl FromRequest<AppState> for JsonObject {
     type Rejection = AppError;
 
@@ -85,12 +97,9 @@ impl FromRequest<AppState> for JsonObject {
         let bytes: Bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
             .map_err(|e| {
-                // The body-limit layer's error surfaces as a read error; anything else is a
-                // broken upload.
-                let too_large = std::error::Error::source(&e)
-                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                    || e.to_string().contains("length limit");
-                if too_large {
+                // Over the cap (the body-limit layer's error, or our own limit here) is 413;
+                // any other read failure is a broken upload.
+                if caused_by_length_limit(&e) {
                     AppError::from(ErrorCode::PayloadTooLarge)
                 } else {
                     AppError::from(ErrorCode::InvalidJson)

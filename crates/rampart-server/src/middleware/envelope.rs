@@ -39,7 +39,7 @@ pub async fn render(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| ApiError::new(ErrorCode::for_status(status.as_u16())));
     if let Some(InternalCause(cause)) = parts.extensions.remove::<InternalCause>() {
         tracing::error!(%request_id, %method, %path, %cause, "request failed");
-    } else if error.code.status() >= 500 && error.code == ErrorCode::Internal {
+    } else if error.code == ErrorCode::Internal {
         tracing::error!(%request_id, %method, %path, %status, "request failed in a layer");
     }
     // A code from the table keeps its status; a bare 4xx a layer produced keeps its own.
