@@ -273,6 +273,21 @@ id_type!(
     /// A session's id; also the `sid` claim of every access token of that session.
     SessionId
 );
+id_type!(
+    /// A collection record's id.
+    RecordId
+);
+
+/// Unix milliseconds as RFC 3339 in UTC (`2026-12-02T07:12:00.005Z`).
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
 
 /// A page size: 1..=100, default 20.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

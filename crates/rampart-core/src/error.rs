@@ -69,6 +69,10 @@ error_codes! {
     RequestTimeout = ("request_timeout", 408, "The request took too long."),
     /// Registration could not complete; deliberately generic (no account enumeration).
     RegistrationFailed = ("registration_failed", 409, "Registration could not be completed."),
+    /// The record changed between reading and writing it; read it again and retry.
+    Conflict = ("conflict", 409, "The resource was changed by another request."),
+    /// `If-Match` named a version that is no longer current.
+    PreconditionFailed = ("precondition_failed", 412, "The resource has changed since you read it."),
     /// The body is larger than the configured cap.
     PayloadTooLarge = ("payload_too_large", 413, "The request body is too large."),
     /// The body is not `application/json`.
@@ -95,6 +99,7 @@ impl ErrorCode {
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
             408 => Self::RequestTimeout,
+            412 => Self::PreconditionFailed,
             413 => Self::PayloadTooLarge,
             415 => Self::UnsupportedMediaType,
             429 => Self::RateLimited,

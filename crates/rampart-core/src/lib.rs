@@ -1,6 +1,7 @@
 //! Rampart's security core: the decisions shared by `rampart serve`, `rampart scan` and the
 //! gateway. It knows nothing about HTTP frameworks or databases.
 //!
+//! - [`collections`]: declared collections, their access rules and per-request decisions.
 //! - [`domain`]: parsed values (`Email`, `NewPassword`, `Role`, `UserId`, `PageLimit`, ...).
 //! - [`error`]: the one table of client-facing error codes.
 //! - [`token`] and [`keys`]: access and refresh tokens, the signing key ring.
@@ -10,6 +11,7 @@
 //! - [`headers`]: the security headers every response carries.
 //! - [`secrets`]: what makes a secret fit for production.
 
+pub mod collections;
 pub mod common_passwords;
 pub mod domain;
 pub mod error;

@@ -180,6 +180,14 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         reason: e.to_string(),
     })?;
     let store = open_store(&settings).await?;
+    for spec in &settings.collections {
+        store.ensure_collection(spec).await.map_err(|e| {
+            StartupError::Other(anyhow::anyhow!(
+                "cannot prepare storage for collection {}: {e}",
+                spec.name.as_str()
+            ))
+        })?;
+    }
     let hasher = PasswordHasher::new(
         settings.hash_cost,
         settings.hash_concurrency,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use rampart_core::collections::schema::{CollectionSpec, RawCollection, build_schema};
 use rampart_core::keys::SigningAlg;
 use rampart_core::origin::{Origin, OriginAllowlist, OriginError};
 use rampart_core::passwords::HashCost;
@@ -42,7 +43,15 @@ pub struct RawConfig {
     pub passwords: RawPasswords,
     /// Session revocation caching.
     pub sessions: RawSessions,
+    /// Declared collections (`[[collections]]`), served at `/api/collections/{name}/records`.
+    pub collections: Vec<RawCollection>,
+    /// Where the configuration came from (for error messages); not a setting.
+    #[serde(skip)]
+    pub source: String,
 }
+
+/// The collections served when no configuration file is given.
+pub const EXAMPLE_COLLECTIONS: &str = include_str!("../config/example-collections.toml");
 
 /// `[cors]`
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -185,6 +194,8 @@ impl Default for RawConfig {
             limits: RawLimits::default(),
             passwords: RawPasswords::default(),
             sessions: RawSessions::default(),
+            collections: Vec::new(),
+            source: "defaults".into(),
         }
     }
 }
@@ -224,7 +235,7 @@ impl RawConfig {
     /// working directory if present), then `RAMPART_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
-        match file {
+        let source = match file {
             Some(path) => {
                 if !path.exists() {
                     return Err(bad(
@@ -233,13 +244,18 @@ impl RawConfig {
                     ));
                 }
                 figment = figment.merge(Toml::file_exact(path));
+                path.display().to_string()
+            }
+            None if Path::new("rampart.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("rampart.toml"));
+                "rampart.toml".to_owned()
             }
             None => {
-                if Path::new("rampart.toml").exists() {
-                    figment = figment.merge(Toml::file_exact("rampart.toml"));
-                }
+                // No configuration file: serve the bundled example collections.
+                figment = figment.merge(Toml::string(EXAMPLE_COLLECTIONS));
+                "the bundled example collections".to_owned()
             }
-        }
+        };
         figment = figment.merge(
             Env::prefixed("RAMPART_")
                 .split("__")
@@ -249,15 +265,17 @@ impl RawConfig {
                 })
                 .lowercase(true),
         );
-        figment.extract().map_err(|e| {
+        let mut raw: RawConfig = figment.extract().map_err(|e| {
             let setting = e.path.join(".");
             let setting = if setting.is_empty() {
                 "config".into()
             } else {
                 setting
             };
-            bad(&setting, e.kind.to_string())
-        })
+            bad(&setting, format!("{} (in {source})", e.kind))
+        })?;
+        raw.source = source;
+        Ok(raw)
     }
 }
 
@@ -332,6 +350,8 @@ pub struct Settings {
     pub hash_max_wait: Duration,
     /// Session cache lifetime.
     pub session_cache_ttl: Duration,
+    /// Validated collection declarations.
+    pub collections: Vec<CollectionSpec>,
     /// Settings that are unsafe but tolerated in development; logged at start.
     pub warnings: Vec<String>,
 }
@@ -479,6 +499,8 @@ impl Settings {
         if raw.sessions.cache_ttl_ms > 60_000 {
             return Err(bad("sessions.cache_ttl_ms", "must be at most 60000"));
         }
+        let collections = build_schema(&raw.collections)
+            .map_err(|e| bad("collections", format!("{e} (in {})", raw.source)))?;
 
         Ok(Self {
             mode,
@@ -506,6 +528,7 @@ impl Settings {
             hash_concurrency,
             hash_max_wait: Duration::from_millis(p.max_wait_ms),
             session_cache_ttl: Duration::from_millis(raw.sessions.cache_ttl_ms),
+            collections,
             warnings,
         })
     }

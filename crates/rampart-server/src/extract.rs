@@ -8,6 +8,7 @@
 //! - [`Caller`] / [`AdminCaller`]: authorization. `Caller` requires an authenticated
 //!   principal (401 otherwise); `AdminCaller` also requires the admin role (403 otherwise,
 //!   and the refusal is logged with user, route and IP).
+//! - [`SubjectOf`]: the caller for collection rules (anonymous or user with live role).
 //! - [`ClientMeta`]: the client's IP and user agent, for sessions and logs.
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::request::Parts;
+use rampart_core::collections::rule::Subject;
 use rampart_core::domain::{Invalid, Role};
 use rampart_core::error::{ApiError, ErrorCode, FieldError};
 use serde_json::{Map, Value};
@@ -120,6 +122,12 @@ impl FromRequest<AppState> for JsonObject {
 }
 
 impl JsonObject {
+    /// The object itself, for the collection layer, which checks every key against the
+    /// collection's declaration (`CollectionSpec::changes`).
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0
+    }
+
     /// Starts taking fields out of the object.
     pub fn fields(self) -> Fields {
         Fields {
@@ -248,6 +256,24 @@ impl QueryParams {
                 .collect(),
         )
         .into())
+    }
+}
+
+/// The caller as the collection rules see it: anonymous, or a user with their live role.
+#[derive(Debug, Clone, Copy)]
+pub struct SubjectOf(pub Subject);
+
+impl<S: Send + Sync> FromRequestParts<S> for SubjectOf {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        Ok(SubjectOf(match parts.extensions.get::<Principal>() {
+            Some(p) => Subject::User {
+                id: p.user_id,
+                role: p.role,
+            },
+            None => Subject::Anonymous,
+        }))
     }
 }
 

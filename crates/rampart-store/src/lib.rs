@@ -100,6 +100,9 @@ fn map_conflict(e: sqlx::Error) -> StoreError {
     }
 }
 
+mod records;
+pub use records::UpdateOutcome;
+
 /// A user as stored.
 #[derive(Debug, Clone)]
 pub struct UserRecord {

@@ -29,3 +29,8 @@ pub async fn ready(State(state): State<AppState>) -> AppResult<(StatusCode, Json
 pub async fn jwks(State(state): State<AppState>) -> Json<Value> {
     Json(state.tokens.jwks())
 }
+
+/// `GET /api/openapi.json`: the OpenAPI 3.1 description of every route.
+pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
+    Json(crate::openapi::document(&state.settings.collections))
+}

@@ -6,10 +6,13 @@ use axum::routing::{delete, get, patch, post};
 use rampart_store::UserRecord;
 use serde_json::{Value, json};
 
+pub use rampart_core::domain::rfc3339;
+
 use crate::state::AppState;
 
 pub mod admin;
 pub mod auth;
+pub mod collections;
 pub mod health;
 pub mod users;
 
@@ -19,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/.well-known/jwks.json", get(health::jwks))
+        .route("/api/openapi.json", get(health::openapi))
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/refresh", post(auth::refresh))
@@ -31,6 +35,16 @@ pub fn routes() -> Router<AppState> {
             "/api/admin/users/{id}",
             patch(admin::set_role).delete(admin::delete_user),
         )
+        .route(
+            "/api/collections/{name}/records",
+            get(collections::list).post(collections::create),
+        )
+        .route(
+            "/api/collections/{name}/records/{id}",
+            get(collections::read)
+                .patch(collections::update)
+                .delete(collections::delete),
+        )
 }
 
 /// A user as any response shows it: an allowlist of fields. No hash, no internal column.
@@ -42,15 +56,4 @@ pub fn user_json(user: &UserRecord) -> Value {
         "role": user.role,
         "created_at": rfc3339(user.created_at_ms),
     })
-}
-
-/// Unix milliseconds as RFC 3339 (UTC).
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
