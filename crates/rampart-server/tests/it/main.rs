@@ -10,4 +10,5 @@ mod auth;
 mod health;
 mod multiprocess;
 mod pipeline;
+mod properties;
 mod tokens;
