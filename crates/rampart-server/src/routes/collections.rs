@@ -271,8 +271,11 @@ fn if_match(headers: &HeaderMap) -> AppResult<Option<Option<i64>>> {
     Ok(Some(Some(version)))
 }
 
-/// Loads a record the subject may read, then checks the operation's rule on it: unreadable is
-/// 404 (identical to missing), readable but not permitted is 403.
+/// Loads a record the subject may read, then checks the operation's rule on it. In order: an
+/// operation that needs a login the caller lacks is 401; where the caller can read nothing at
+/// all, the operation's own refusal (403); a record the caller cannot read is 404 (identical to
+/// a missing one, whatever the operation's rule says); a readable record the operation's rule
+/// does not cover is 403.
 async fn readable_then_permitted(
     state: &AppState,
     spec: &CollectionSpec,
@@ -280,17 +283,25 @@ async fn readable_then_permitted(
     op: Operation,
     raw_id: &str,
 ) -> AppResult<(Record, Predicate)> {
+    if spec.access(op, subject) == Access::Denied(Denial::Unauthenticated) {
+        return Err(ErrorCode::Unauthorized.into());
+    }
     let visible = match spec.access(Operation::Read, subject) {
         Access::Filter(p) => p,
-        Access::Denied(_) => Predicate::False,
+        // Nothing is readable, so nothing can be revealed: the operation's own answer (403
+        // when it has no rule for this caller), else "not found".
+        Access::Denied(_) => {
+            permitted(spec, op, subject)?;
+            return Err(ErrorCode::NotFound.into());
+        }
     };
-    let allowed = permitted(spec, op, subject)?;
     let id = record_id(raw_id)?;
     let record = state
         .store
         .get_record(spec, id, &visible)
         .await?
         .ok_or(ErrorCode::NotFound)?;
+    let allowed = permitted(spec, op, subject)?;
     if !record.satisfies(&allowed) {
         log_denied(spec, op, subject);
         return Err(ErrorCode::Forbidden.into());
@@ -319,6 +330,20 @@ pub async fn update(
         .changes(&subject, Some(&record), body.into_map())
         .map_err(|details| AppError::from(ApiError::validation(details)))?;
     check_references(&state, spec, &subject, &changes).await?;
+    // The record as it would be after the change must still be one the caller may update
+    // (like a row-level security `WITH CHECK`): otherwise an owner could move a record into a
+    // state only an admin may create, such as publishing a draft where that is reserved.
+    let mut after = record.clone();
+    for (name, value) in &changes {
+        match value {
+            Some(v) => after.fields.insert(name.clone(), v.clone()),
+            None => after.fields.remove(name),
+        };
+    }
+    if !after.satisfies(&allowed) {
+        log_denied(spec, Operation::Update, &subject);
+        return Err(ErrorCode::Forbidden.into());
+    }
     // Write only the version that was authorized above: a concurrent change in between makes
     // this a conflict instead of an update decided on stale data.
     let outcome = state

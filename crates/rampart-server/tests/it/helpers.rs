@@ -251,3 +251,22 @@ impl TestApp {
         (id, access, refresh)
     }
 }
+
+/// Parses `[[collections]]` TOML (as in rampart.toml) into raw declarations.
+pub fn collections_from_toml(text: &str) -> Vec<rampart_core::collections::schema::RawCollection> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        collections: Vec<rampart_core::collections::schema::RawCollection>,
+    }
+    toml::from_str::<File>(text)
+        .expect("test collections parse")
+        .collections
+}
+
+/// An app serving the bundled example collections (`posts`, `orders`).
+pub async fn spawn_app_with_examples() -> TestApp {
+    spawn_app_with(|raw| {
+        raw.collections = collections_from_toml(rampart_server::config::EXAMPLE_COLLECTIONS);
+    })
+    .await
+}

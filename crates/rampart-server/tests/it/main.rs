@@ -7,6 +7,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod collections;
 mod health;
 mod multiprocess;
 mod pipeline;
