@@ -125,10 +125,7 @@ async fn check_references(
             ));
             continue;
         };
-        let visible = match target_spec.access(Operation::Read, subject) {
-            Access::Filter(p) => p,
-            Access::Denied(_) => Predicate::False,
-        };
+        let visible = target_spec.access(Operation::Read, subject).into_predicate();
         let found = match RecordId::parse(target_id) {
             Ok(id) => state
                 .store
@@ -161,10 +158,7 @@ pub async fn list(
     let spec = collection(&state, &name)?;
     let list = permitted(spec, Operation::List, &subject)?;
     // Listed records must be readable too: the list rule narrows, never widens, the read rule.
-    let read = match spec.access(Operation::Read, &subject) {
-        Access::Filter(p) => p,
-        Access::Denied(_) => Predicate::False,
-    };
+    let read = spec.access(Operation::Read, &subject).into_predicate();
     let visible = Predicate::and(vec![list, read]);
     let params: Vec<(String, String)> =
         form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
