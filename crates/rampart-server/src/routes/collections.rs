@@ -1,9 +1,10 @@
 //! `/api/collections/{name}/records[/{id}]`: the declared collections.
 //!
 //! Every decision is made by `rampart_core::collections` and the store: the operation's rule
-//! (function level) before anything is read, the read predicate inside the SQL query (object
-//! level: a record the caller may not read is never fetched, so it is a 404 identical to a
-//! missing id), and field rules on render and write (property level). A handler cannot skip a
+//! (function level: 401/403 before any record is looked at, except that a record the caller
+//! cannot read is always 404), the read predicate inside the SQL query (object level: a record
+//! the caller may not read is never fetched, so it is a 404 identical to a missing id), and
+//! field rules on render and write (property level). A handler cannot skip a
 //! step: the store methods take the predicate as a required argument, and the only way to
 //! build a response body is `CollectionSpec::render`.
 
