@@ -7,7 +7,10 @@
 //! - [`token`] and [`keys`]: access and refresh tokens, the signing key ring.
 //! - [`passwords`]: Argon2id behind a concurrency cap.
 //! - [`common_passwords`]: the bundled list of common passwords.
+//! - [`lockout`]: account lockout with the device-cookie exemption.
+//! - [`ratelimit`]: sliding-window rate limits and graduated penalties.
 //! - [`origin`]: the exact-origin allowlist.
+//! - [`net`]: the client's IP behind trusted reverse proxies (`X-Forwarded-For`).
 //! - [`headers`]: the security headers every response carries.
 //! - [`secrets`]: what makes a secret fit for production.
 
@@ -17,7 +20,10 @@ pub mod domain;
 pub mod error;
 pub mod headers;
 pub mod keys;
+pub mod lockout;
+pub mod net;
 pub mod origin;
 pub mod passwords;
+pub mod ratelimit;
 pub mod secrets;
 pub mod token;

@@ -331,6 +331,17 @@ impl TokenService {
         })
     }
 
+    /// The key that signs device cookies (see `lockout::DeviceCookie`), derived from the ring's
+    /// refresh secret under its own label so that no two uses share a key.
+    pub fn device_cookie_key(&self) -> Zeroizing<Vec<u8>> {
+        let ring = self.ring();
+        #[allow(clippy::expect_used)]
+        let mut mac = Hmac::<Sha256>::new_from_slice(&ring.refresh_secret)
+            .expect("HMAC accepts keys of any length");
+        mac.update(b"rampart device cookie key v1\0");
+        Zeroizing::new(mac.finalize().into_bytes().to_vec())
+    }
+
     /// The successor of a refresh token: HMAC-SHA-256 under the ring's refresh secret.
     ///
     /// Deriving (rather than drawing) the successor lets two concurrent refreshes of one

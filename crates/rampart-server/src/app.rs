@@ -11,7 +11,9 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use http::StatusCode;
 use rampart_core::error::ErrorCode;
 use rampart_core::keys::{KeyRingError, KeyRingFile};
+use rampart_core::lockout::{Lockout, LockoutPolicy};
 use rampart_core::passwords::PasswordHasher;
+use rampart_core::ratelimit::{Clock, MemoryLimiter, Penalties, PenaltyPolicy, SystemClock};
 use rampart_core::token::{TokenService, TokenSettings};
 use rampart_store::Store;
 use secrecy::ExposeSecret;
@@ -21,10 +23,12 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{ConfigError, Database, Mode, Settings};
 use crate::error::AppError;
-use crate::middleware::{authenticate, cors, envelope, methods, request_id, security_headers};
+use crate::middleware::{
+    authenticate, cors, envelope, methods, ratelimit, request_id, security_headers,
+};
 use crate::routes::routes;
 use crate::sessions::SessionCache;
-use crate::state::{AppState, Inner};
+use crate::state::{AppState, Inner, Limits};
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +44,15 @@ pub enum StartupError {
 
 /// The whole pipeline around the routes. Read bottom-up as the order a request passes
 /// through: request id, security headers, CORS, error envelope, method allowlist, body cap,
-/// timeout, authentication, then the route's own extractors (validation, authorization) and
-/// handler.
+/// timeout, authentication, rate limiting, then the route's own extractors (validation,
+/// authorization) and handler.
 pub fn router(state: AppState) -> Router {
     let allowlist = Arc::new(state.settings.cors.clone());
     let timeout = state.settings.request_timeout;
     let max_body = state.settings.max_body_bytes;
     routes()
         .fallback(not_found)
-        // Slot for rate limiting (a later issue): between authentication and the handlers.
+        .layer(from_fn_with_state(state.clone(), ratelimit::enforce))
         .layer(from_fn_with_state(
             state.clone(),
             authenticate::authenticate,
@@ -153,8 +157,16 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// Builds the shared state: store, key ring, token service, hasher, session cache.
+/// Builds the shared state: store, key ring, token service, hasher, session cache, limits.
 pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
+    build_state_with_clock(settings, Arc::new(SystemClock::new())).await
+}
+
+/// [`build_state`] with the clock rate limits run on (tests move time by hand).
+pub async fn build_state_with_clock(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StartupError> {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
@@ -198,12 +210,27 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
         reason: e.to_string(),
     })?;
     let sessions = SessionCache::new(settings.session_cache_ttl);
+    let limits = Limits {
+        store: MemoryLimiter::new(settings.rate_limit_max_keys, Arc::clone(&clock)),
+        penalties: Penalties::new(
+            PenaltyPolicy::default(),
+            settings.rate_limit_max_keys,
+            Arc::clone(&clock),
+        ),
+    };
+    let lockout = Lockout::new(
+        LockoutPolicy::default(),
+        settings.rate_limit_max_keys,
+        clock,
+    );
     Ok(AppState(Arc::new(Inner {
         settings,
         store,
         tokens,
         hasher,
         sessions,
+        limits,
+        lockout,
     })))
 }
 

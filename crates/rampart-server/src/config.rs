@@ -3,7 +3,8 @@
 //!
 //! Environment variables map onto the file's keys with `__` between levels:
 //! `RAMPART_ENV`, `RAMPART_LISTEN`, `RAMPART_DATA_DIR`, `RAMPART_DATABASE_URL`,
-//! `RAMPART_TOKENS__ALGORITHM`, `RAMPART_CORS__ALLOWED_ORIGINS='["https://app.example"]'`, ...
+//! `RAMPART_TOKENS__ALGORITHM`, `RAMPART_CORS__ALLOWED_ORIGINS='["https://app.example"]'`,
+//! `RAMPART_NETWORK__TRUSTED_PROXIES='["10.0.0.0/8"]'`, ...
 //! Unknown keys in the file are errors (a typo must not silently fall back to a default);
 //! `RAMPART_*` variables that name no section are ignored, since other tools share the prefix.
 
@@ -15,8 +16,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use rampart_core::collections::schema::{CollectionSpec, RawCollection, build_schema};
 use rampart_core::keys::SigningAlg;
+use rampart_core::net::TrustedProxies;
 use rampart_core::origin::{Origin, OriginAllowlist, OriginError};
 use rampart_core::passwords::HashCost;
+use rampart_core::ratelimit::{KeyKind, Limit, Policy, default_policies};
 use serde::{Deserialize, Serialize};
 
 /// Raw configuration as written in `rampart.toml`. Every field is documented where declared;
@@ -43,6 +46,10 @@ pub struct RawConfig {
     pub passwords: RawPasswords,
     /// Session revocation caching.
     pub sessions: RawSessions,
+    /// Reverse proxies in front of the server (who may say who the client is).
+    pub network: RawNetwork,
+    /// Rate limiting.
+    pub rate_limit: RawRateLimit,
     /// Declared collections (`[[collections]]`), served at `/api/collections/{name}/records`.
     pub collections: Vec<RawCollection>,
     /// Where the configuration came from (for error messages); not a setting.
@@ -182,6 +189,20 @@ impl Default for RawSessions {
     }
 }
 
+/// `[network]`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawNetwork {
+    /// Reverse proxies whose `X-Forwarded-For` is believed: IP addresses or CIDR networks
+    /// (`["10.0.0.0/8", "fd00::/8"]`). A request from one of them is attributed to the
+    /// right-most forwarded address that is not itself listed; from anyone else, to the socket
+    /// peer, whatever the header says. Empty (default): the socket peer is always the client.
+    /// List only the proxies you run: a listed address can claim to be any client, so per-IP
+    /// limits and logs are only as good as this list. Trusting everyone (`0.0.0.0/0`, `::/0`)
+    /// is refused in production.
+    pub trusted_proxies: Vec<String>,
+}
+
 impl Default for RawConfig {
     fn default() -> Self {
         Self {
@@ -194,10 +215,150 @@ impl Default for RawConfig {
             limits: RawLimits::default(),
             passwords: RawPasswords::default(),
             sessions: RawSessions::default(),
+            network: RawNetwork::default(),
+            rate_limit: RawRateLimit::default(),
             collections: Vec::new(),
             source: "defaults".into(),
         }
     }
+}
+
+/// `[rate_limit]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRateLimit {
+    /// Off only behind a gateway that limits for you (production warns).
+    pub enabled: bool,
+    /// Most (policy, key) entries held in memory; bounds memory under a flood of distinct
+    /// keys (see `rampart_core::ratelimit::MemoryLimiter`). Default 100000.
+    pub max_keys: usize,
+    /// Logins per target account (shared by every client without that account's device
+    /// cookie): default 5 per 900 s.
+    pub login_per_account: RawLimit,
+    /// Policies; empty: the built-in ones (login 5/15 min and register 3/h per IP, refresh
+    /// 30/5 min per IP, reads 100/min, writes 30/min, other methods 60/min per user or IP).
+    pub policies: Vec<RawPolicy>,
+}
+
+impl Default for RawRateLimit {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_keys: 100_000,
+            login_per_account: RawLimit {
+                max: 5,
+                window_secs: 900,
+            },
+            policies: Vec::new(),
+        }
+    }
+}
+
+/// A limit: `max` requests per `window_secs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimit {
+    /// Requests admitted per window.
+    pub max: u32,
+    /// Window length in seconds.
+    pub window_secs: u64,
+}
+
+/// `[[rate_limit.policies]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Name (logs, `RateLimit-Policy`).
+    pub name: String,
+    /// Methods (`GET`, `POST`, ...); empty: all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Route templates (`/api/auth/login`, `/api/collections/*`); empty: all.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Requests admitted per window.
+    pub max: u32,
+    /// Window length in seconds.
+    pub window_secs: u64,
+    /// `ip`, or `user_or_ip` (default).
+    #[serde(default = "default_policy_key")]
+    pub key: String,
+}
+
+fn default_policy_key() -> String {
+    "user_or_ip".into()
+}
+
+fn limit_of(setting: &str, raw: &RawLimit) -> Result<Limit, ConfigError> {
+    if raw.max == 0 || raw.window_secs == 0 || raw.window_secs > 7 * 24 * 3600 {
+        return Err(bad(
+            setting,
+            "max must be at least 1 and window_secs from 1 to 604800",
+        ));
+    }
+    Ok(Limit {
+        max: raw.max,
+        window_ms: raw.window_secs * 1000,
+    })
+}
+
+fn policies_of(raw: &RawRateLimit) -> Result<Vec<Policy>, ConfigError> {
+    if raw.policies.is_empty() {
+        return Ok(default_policies());
+    }
+    let mut names = std::collections::HashSet::new();
+    raw.policies
+        .iter()
+        .map(|p| {
+            let setting = format!("rate_limit.policies.{}", p.name);
+            if p.name.is_empty() || !names.insert(p.name.clone()) {
+                return Err(bad(&setting, "names must be non-empty and unique"));
+            }
+            let methods = p
+                .methods
+                .iter()
+                .map(|m| {
+                    let upper = m.to_ascii_uppercase();
+                    const KNOWN: &[&str] =
+                        &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+                    if KNOWN.contains(&upper.as_str()) {
+                        Ok(upper)
+                    } else {
+                        Err(bad(
+                            &setting,
+                            format!("{m:?} is not an HTTP method Rampart serves"),
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(r) = p.routes.iter().find(|r| !r.starts_with('/')) {
+                return Err(bad(&setting, format!("route {r:?} must start with /")));
+            }
+            let key = match p.key.as_str() {
+                "ip" => KeyKind::Ip,
+                "user_or_ip" => KeyKind::UserOrIp,
+                other => {
+                    return Err(bad(
+                        &setting,
+                        format!("key {other:?} is not ip or user_or_ip"),
+                    ));
+                }
+            };
+            Ok(Policy {
+                name: p.name.clone(),
+                methods,
+                routes: p.routes.clone(),
+                limit: limit_of(
+                    &setting,
+                    &RawLimit {
+                        max: p.max,
+                        window_secs: p.window_secs,
+                    },
+                )?,
+                key,
+            })
+        })
+        .collect()
 }
 
 /// The sections `RAMPART_*` variables may set.
@@ -211,6 +372,8 @@ const ENV_KEYS: &[&str] = &[
     "limits",
     "passwords",
     "sessions",
+    "network",
+    "rate_limit",
 ];
 
 /// A configuration problem: which setting, and why. Start-up prints it and exits with code 2.
@@ -350,6 +513,14 @@ pub struct Settings {
     pub hash_max_wait: Duration,
     /// Session cache lifetime.
     pub session_cache_ttl: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Rate-limit policies (empty when rate limiting is disabled).
+    pub rate_limits: Vec<Policy>,
+    /// Per-account login limit (`None` when rate limiting is disabled).
+    pub login_account_limit: Option<Limit>,
+    /// Most rate-limit, penalty and lockout entries held in memory.
+    pub rate_limit_max_keys: usize,
     /// Validated collection declarations.
     pub collections: Vec<CollectionSpec>,
     /// Settings that are unsafe but tolerated in development; logged at start.
@@ -499,6 +670,33 @@ impl Settings {
         if raw.sessions.cache_ttl_ms > 60_000 {
             return Err(bad("sessions.cache_ttl_ms", "must be at most 60000"));
         }
+        let rl = &raw.rate_limit;
+        if !(1000..=10_000_000).contains(&rl.max_keys) {
+            return Err(bad("rate_limit.max_keys", "must be from 1000 to 10000000"));
+        }
+        let (rate_limits, login_account_limit) = if rl.enabled {
+            (
+                policies_of(rl)?,
+                Some(limit_of(
+                    "rate_limit.login_per_account",
+                    &rl.login_per_account,
+                )?),
+            )
+        } else {
+            warnings.push("rate_limit.enabled = false: no request is rate limited".into());
+            (Vec::new(), None)
+        };
+        let trusted_proxies = TrustedProxies::parse(&raw.network.trusted_proxies)
+            .map_err(|e| bad("network.trusted_proxies", e))?;
+        if trusted_proxies.trusts_everyone() {
+            let msg = "trusts every address, so any client can choose its IP (and walk around \
+                       per-IP limits) with X-Forwarded-For; list only your proxies";
+            if production {
+                return Err(bad("network.trusted_proxies", msg));
+            }
+            warnings.push(format!("network.trusted_proxies: {msg}"));
+        }
+
         let collections = build_schema(&raw.collections)
             .map_err(|e| bad("collections", format!("{e} (in {})", raw.source)))?;
 
@@ -528,6 +726,10 @@ impl Settings {
             hash_concurrency,
             hash_max_wait: Duration::from_millis(p.max_wait_ms),
             session_cache_ttl: Duration::from_millis(raw.sessions.cache_ttl_ms),
+            trusted_proxies,
+            rate_limits,
+            login_account_limit,
+            rate_limit_max_keys: rl.max_keys,
             collections,
             warnings,
         })
@@ -603,6 +805,54 @@ mod tests {
             Settings::from_raw(&raw).unwrap_err().setting,
             "tokens.access_ttl_secs"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_validated() {
+        use std::net::IpAddr;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+
+        let s = Settings::from_raw(&RawConfig::default()).unwrap();
+        assert!(s.trusted_proxies.is_empty());
+
+        let mut raw = RawConfig::default();
+        raw.network.trusted_proxies = vec!["10.0.0.0/8".into(), "fd00::1".into()];
+        let s = Settings::from_raw(&raw).unwrap();
+        assert!(s.trusted_proxies.contains(ip("10.1.2.3")));
+        assert!(s.trusted_proxies.contains(ip("fd00::1")));
+        assert!(!s.trusted_proxies.contains(ip("203.0.113.7")));
+        assert!(s.warnings.is_empty());
+
+        raw.network.trusted_proxies = vec!["10.0.0.0/8".into(), "10.0.0.0/33".into()];
+        let err = Settings::from_raw(&raw).unwrap_err();
+        assert_eq!(err.setting, "network.trusted_proxies");
+        assert!(err.reason.contains("10.0.0.0/33"), "{err}");
+
+        for everyone in ["0.0.0.0/0", "::/0"] {
+            raw.network.trusted_proxies = vec!["10.0.0.0/8".into(), everyone.into()];
+            raw.env = "development".into();
+            let s = Settings::from_raw(&raw).unwrap();
+            assert!(
+                s.warnings
+                    .iter()
+                    .any(|w| w.starts_with("network.trusted_proxies")),
+                "{:?}",
+                s.warnings
+            );
+            raw.env = "production".into();
+            assert_eq!(
+                Settings::from_raw(&raw).unwrap_err().setting,
+                "network.trusted_proxies"
+            );
+        }
+
+        // The section is strict like every other.
+        let unknown: Result<RawConfig, _> =
+            toml::from_str("[network]\ntrusted_proxy = [\"10.0.0.0/8\"]\n");
+        assert!(unknown.is_err());
+        let parsed: RawConfig =
+            toml::from_str("[network]\ntrusted_proxies = [\"10.0.0.0/8\"]\n").unwrap();
+        assert_eq!(parsed.network.trusted_proxies, vec!["10.0.0.0/8"]);
     }
 
     #[test]

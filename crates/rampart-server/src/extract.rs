@@ -9,10 +9,14 @@
 //!   principal (401 otherwise); `AdminCaller` also requires the admin role (403 otherwise,
 //!   and the refusal is logged with user, route and IP).
 //! - [`SubjectOf`]: the caller for collection rules (anonymous or user with live role).
-//! - [`ClientMeta`]: the client's IP and user agent, for sessions and logs.
+//! - [`ClientMeta`]: the client's IP and user agent, for sessions and logs. The IP is decided
+//!   in one place (`resolve_client_ip`, behind [`client_ip`] and [`client_ip_of`]): the socket
+//!   peer, or behind a configured trusted proxy the address it forwarded
+//!   (`rampart_core::net::client_ip`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
@@ -299,10 +303,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 #[derive(Debug, Clone, Copy)]
 pub struct AdminCaller(pub Principal);
 
-impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
+impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let route = parts
             .extensions
             .get::<MatchedPath>()
@@ -312,7 +316,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
                 user_id = "anonymous",
                 method = %parts.method,
                 route = %route,
-                ip = %client_ip(parts),
+                ip = %client_ip(parts, state),
                 "access denied: authentication required for an admin route"
             );
             return Err(ErrorCode::Unauthorized.into());
@@ -324,7 +328,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
                     user_id = %principal.user_id,
                     method = %parts.method,
                     route = %route,
-                    ip = %client_ip(parts),
+                    ip = %client_ip(parts, state),
                     "access denied: admin role required"
                 );
                 Err(ErrorCode::Forbidden.into())
@@ -333,26 +337,64 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCaller {
     }
 }
 
-fn client_ip(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+/// The client's IP: the socket peer, unless the peer is in `network.trusted_proxies`; then the
+/// right-most `X-Forwarded-For` address that is not itself a trusted proxy
+/// (`rampart_core::net::client_ip`). `None` when the request did not come through the accept
+/// loop (no `ConnectInfo`, as in tests that call the router directly).
+///
+/// This is the one place the server decides who the client is; [`client_ip`] and
+/// [`client_ip_of`] are its two shapes (request parts for extractors, a whole request for
+/// middleware).
+fn resolve_client_ip(
+    extensions: &http::Extensions,
+    headers: &http::HeaderMap,
+    state: &AppState,
+) -> Option<IpAddr> {
+    let ConnectInfo(peer) = extensions.get::<ConnectInfo<SocketAddr>>()?;
+    let trusted = &state.settings.trusted_proxies;
+    if !trusted.contains(peer.ip()) {
+        // Not from a trusted proxy: the header is not even read.
+        return Some(rampart_core::net::client_ip(peer.ip(), &[], trusted));
+    }
+    // Values that are not visible ASCII are decoded lossily rather than dropped, so they count
+    // as malformed entries and nothing to their left is believed.
+    let values: Vec<Cow<'_, str>> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .collect();
+    let values: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+    Some(rampart_core::net::client_ip(peer.ip(), &values, trusted))
+}
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The client's IP as text for sessions and logs (see [`resolve_client_ip`]), `unknown`
+/// without `ConnectInfo`.
+pub fn client_ip(parts: &Parts, state: &AppState) -> String {
+    resolve_client_ip(&parts.extensions, &parts.headers, state)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// The client's IP for middleware that holds the whole request (see [`resolve_client_ip`]).
+pub fn client_ip_of(state: &AppState, req: &Request) -> Option<IpAddr> {
+    resolve_client_ip(req.extensions(), req.headers(), state)
 }
 
 /// The client's address and user agent.
 #[derive(Debug, Clone)]
 pub struct ClientMeta {
-    /// The socket peer's IP (trusted-proxy handling arrives with rate limiting).
+    /// The client's IP ([`client_ip`]: the socket peer, or the address a trusted proxy
+    /// forwarded), or `unknown`.
     pub ip: String,
     /// The user agent, truncated to 256 characters, control characters removed.
     pub user_agent: String,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
+impl FromRequestParts<AppState> for ClientMeta {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let user_agent = parts
             .headers
             .get(USER_AGENT)
@@ -363,7 +405,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
             .take(256)
             .collect();
         Ok(Self {
-            ip: client_ip(parts),
+            ip: client_ip(parts, state),
             user_agent,
         })
     }

@@ -12,5 +12,5 @@ pub mod serve;
 pub mod sessions;
 pub mod state;
 
-pub use app::{Application, StartupError, build_state, router};
+pub use app::{Application, StartupError, build_state, build_state_with_clock, router};
 pub use config::{RawConfig, Settings};

@@ -396,6 +396,12 @@ pub fn document(collections: &[CollectionSpec]) -> Value {
             "parameters": [uuid_path], "responses": no_content
         })),
     }));
+    paths.insert("/api/admin/users/{id}/unlock".into(), json!({
+        "post": op("Clear a user's failed-login lock (admin)", true, json!({
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+            "responses": { "204": { "description": "Unlocked." } }
+        })),
+    }));
     for spec in collections {
         collection_schemas(spec, &mut schemas);
         collection_paths(spec, &mut paths);

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rampart_core::lockout::Lockout;
 use rampart_core::passwords::PasswordHasher;
+use rampart_core::ratelimit::{MemoryLimiter, Penalties};
 use rampart_core::token::TokenService;
 use rampart_store::Store;
 
@@ -26,6 +28,18 @@ pub struct Inner {
     pub hasher: PasswordHasher,
     /// Session liveness and roles.
     pub sessions: SessionCache,
+    /// Rate-limit state.
+    pub limits: Limits,
+    /// Failed-login counters and locks.
+    pub lockout: Lockout,
+}
+
+/// Rate-limit state: admissions per (policy, key), and the penalty box.
+pub struct Limits {
+    /// Sliding-window admissions.
+    pub store: MemoryLimiter,
+    /// Graduated blocks.
+    pub penalties: Penalties,
 }
 
 impl std::ops::Deref for AppState {

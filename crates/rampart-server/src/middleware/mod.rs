@@ -5,5 +5,6 @@ pub mod authenticate;
 pub mod cors;
 pub mod envelope;
 pub mod methods;
+pub mod ratelimit;
 pub mod request_id;
 pub mod security_headers;

@@ -98,6 +98,23 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /api/admin/users/{id}/unlock`: clears the account's failed-login lock (all devices).
+pub async fn unlock(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(raw_id): Path<String>,
+) -> AppResult<StatusCode> {
+    let id = path_id(&raw_id)?;
+    let user = state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or(ErrorCode::NotFound)?;
+    state.lockout.unlock(&user.email);
+    tracing::info!(admin_id = %admin.user_id, user_id = %id, "admin.user.unlocked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

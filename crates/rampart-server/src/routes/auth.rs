@@ -9,7 +9,9 @@ use rampart_core::domain::{
     DisplayName, Email, Invalid, LoginPassword, NewPassword, Role, SessionId, UserId,
 };
 use rampart_core::error::{ApiError, ErrorCode, FieldError};
+use rampart_core::lockout::{AttemptKey, DeviceCookie, Failure};
 use rampart_core::origin::is_same_origin;
+use rampart_core::ratelimit::Decision;
 use rampart_core::token::RefreshToken;
 use rampart_store::{NewSession, RefreshRules, RotateOutcome, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
@@ -41,17 +43,17 @@ fn clear_cookie() -> HeaderValue {
     )
 }
 
-/// The refresh token from the request's cookies. More than one `rampart_refresh` cookie
-/// (cookie tossing from a sibling domain) is refused rather than guessed at.
-fn presented_refresh(headers: &HeaderMap) -> Result<Option<RefreshToken>, ()> {
+/// The value of cookie `name`, if sent. More than one cookie of that name (cookie tossing from
+/// a sibling domain) is refused rather than guessed at.
+fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, ()> {
     let mut found = None;
     for header in headers.get_all(COOKIE) {
         let Ok(text) = header.to_str() else { continue };
         for pair in text.split(';') {
-            let Some((name, value)) = pair.trim().split_once('=') else {
+            let Some((key, value)) = pair.trim().split_once('=') else {
                 continue;
             };
-            if name == REFRESH_COOKIE {
+            if key == name {
                 if found.is_some() {
                     return Err(());
                 }
@@ -59,10 +61,24 @@ fn presented_refresh(headers: &HeaderMap) -> Result<Option<RefreshToken>, ()> {
             }
         }
     }
-    match found {
+    Ok(found)
+}
+
+/// The refresh token from the request's cookies: absent, or refused if malformed or doubled.
+fn presented_refresh(headers: &HeaderMap) -> Result<Option<RefreshToken>, ()> {
+    match cookie(headers, REFRESH_COOKIE)? {
         None => Ok(None),
         Some(raw) => RefreshToken::parse(&raw).map(Some).ok_or(()),
     }
+}
+
+fn device_cookie(value: &str) -> HeaderValue {
+    let cookie = format!(
+        "{}={value}; HttpOnly; Secure; SameSite=Strict; Path={COOKIE_PATH}; Max-Age={}",
+        DeviceCookie::NAME,
+        365 * 24 * 3600
+    );
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| clear_cookie())
 }
 
 /// Cookie-authenticated requests must come from the server's own origin or an allowed one.
@@ -134,10 +150,25 @@ pub async fn register(State(state): State<AppState>, body: JsonObject) -> AppRes
     Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
 }
 
+/// The per-account counters a login attempt uses: the account's shared one, or the device's
+/// own when the request carries a genuine device cookie for this account.
+fn account_limit_key(key: &AttemptKey) -> String {
+    match key {
+        AttemptKey::Account(account) => format!("acct:{account}"),
+        AttemptKey::Device { account, device } => format!("dev:{account}:{device}"),
+    }
+}
+
 /// `POST /api/auth/login`
+///
+/// Before any password work: the account's lockout (429 `account_locked`) and its own rate
+/// limit (429 `rate_limited`), both keyed by the presented email — known or not, so the
+/// answers cannot tell them apart — or by the device cookie. Unknown emails then verify a dummy
+/// hash, so timing does not tell them apart either.
 pub async fn login(
     State(state): State<AppState>,
     client: ClientMeta,
+    headers: HeaderMap,
     body: JsonObject,
 ) -> AppResult<Response> {
     let mut f = body.fields();
@@ -147,6 +178,26 @@ pub async fn login(
     let (Some(email), Some(password)) = (email, password) else {
         return Err(AppError::internal("login: fields missing after validation"));
     };
+    let device_key = state.tokens.device_cookie_key();
+    let presented_device = cookie(&headers, DeviceCookie::NAME).ok().flatten();
+    let attempt = DeviceCookie::attempt_key(&device_key, &email, presented_device.as_deref());
+    if let Some(ms) = state.lockout.locked_for(&attempt) {
+        return Err(ApiError::new(ErrorCode::AccountLocked)
+            .retry_after(ms.div_ceil(1000))
+            .into());
+    }
+    if let Some(limit) = state.settings.login_account_limit
+        && let Decision::Deny { retry_after_ms } =
+            state
+                .limits
+                .store
+                .decide("login-account", &account_limit_key(&attempt), limit)
+    {
+        tracing::info!(ip = %client.ip, "login refused: per-account rate limit");
+        return Err(ApiError::new(ErrorCode::RateLimited)
+            .retry_after(retry_after_ms.div_ceil(1000))
+            .into());
+    }
     let user = state.store.user_by_email(&email).await?;
     // Unknown email: the dummy hash is verified instead, so both paths do the same work.
     let matched = state
@@ -161,9 +212,19 @@ pub async fn login(
                 ip = %client.ip,
                 "login failed"
             );
+            if let Failure::Locked(ms) = state.lockout.fail(&attempt) {
+                tracing::warn!(
+                    user_id = user.as_ref().map(|u| u.id.to_text()).unwrap_or_default(),
+                    ip = %client.ip,
+                    device = matches!(attempt, AttemptKey::Device { .. }),
+                    minutes = ms / 60_000,
+                    "auth.lockout: too many failed logins; account locked"
+                );
+            }
             return Err(ErrorCode::InvalidCredentials.into());
         }
     };
+    state.lockout.succeed(&attempt);
     let now = now_ms();
     let refresh = RefreshToken::generate();
     let session_id = SessionId::new();
@@ -182,7 +243,15 @@ pub async fn login(
         })
         .await?;
     tracing::info!(user_id = %user.id, session_id = %session_id, ip = %client.ip, "login succeeded");
-    token_response(&state, user.id, session_id, user.role, &refresh)
+    let mut res = token_response(&state, user.id, session_id, user.role, &refresh)?;
+    // A device that just proved the password gets (or keeps) its own lockout counter.
+    if !matches!(attempt, AttemptKey::Device { .. }) {
+        res.headers_mut().append(
+            SET_COOKIE,
+            device_cookie(&DeviceCookie::issue(&device_key, &email)),
+        );
+    }
+    Ok(res)
 }
 
 fn token_response(

@@ -126,7 +126,9 @@ async fn check_references(
             ));
             continue;
         };
-        let visible = target_spec.access(Operation::Read, subject).into_predicate();
+        let visible = target_spec
+            .access(Operation::Read, subject)
+            .into_predicate();
         let found = match RecordId::parse(target_id) {
             Ok(id) => state
                 .store

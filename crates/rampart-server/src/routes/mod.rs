@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
             "/api/admin/users/{id}",
             patch(admin::set_role).delete(admin::delete_user),
         )
+        .route("/api/admin/users/{id}/unlock", post(admin::unlock))
         .route(
             "/api/collections/{name}/records",
             get(collections::list).post(collections::create),

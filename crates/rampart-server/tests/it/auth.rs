@@ -360,8 +360,28 @@ async fn login_returns_bearer_token_and_a_locked_down_refresh_cookie() {
     let access = body["access_token"].as_str().unwrap();
 
     let cookies = set_cookies(&res);
-    assert_eq!(cookies.len(), 1, "{cookies:?}");
-    let mut parts = cookies[0].split("; ");
+    // The refresh cookie, and the device cookie that exempts this browser from lockouts
+    // caused by others.
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    let refresh = cookies
+        .iter()
+        .find(|c| c.starts_with("rampart_refresh="))
+        .expect("refresh cookie");
+    let device = cookies
+        .iter()
+        .find(|c| c.starts_with("rampart_device="))
+        .expect("device cookie");
+    assert_eq!(
+        device.split("; ").skip(1).collect::<Vec<_>>(),
+        [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/api/auth",
+            "Max-Age=31536000"
+        ]
+    );
+    let mut parts = refresh.split("; ");
     let (name, value) = parts.next().unwrap().split_once('=').unwrap();
     assert_eq!(name, "rampart_refresh");
     assert!(!value.is_empty());

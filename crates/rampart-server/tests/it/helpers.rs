@@ -106,11 +106,42 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
         ..RawConfig::default()
     };
     raw.cors.allowed_origins = vec!["https://allowed.example".into()];
+    // Most tests log in and call routes far more often than the production limits allow;
+    // tests/it/ratelimit.rs turns limiting back on and tests it.
+    raw.rate_limit.enabled = false;
     if let Some(base) = postgres_url() {
         raw.database_url = fresh_postgres_database(&base).await;
     }
     configure(&mut raw);
     start(raw, dir).await
+}
+
+/// An app whose rate limits, penalties and lockouts run on `clock` (tests move time by hand).
+/// Rate limiting is left as `configure` sets it (the harness default is off).
+pub async fn spawn_app_with_clock(
+    clock: std::sync::Arc<dyn rampart_core::ratelimit::Clock>,
+    configure: impl FnOnce(&mut RawConfig),
+) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = RawConfig {
+        data_dir: dir.path().to_owned(),
+        ..RawConfig::default()
+    };
+    raw.cors.allowed_origins = vec!["https://allowed.example".into()];
+    if let Some(base) = postgres_url() {
+        raw.database_url = fresh_postgres_database(&base).await;
+    }
+    configure(&mut raw);
+    let settings = Settings::from_raw(&raw).expect("test configuration is valid");
+    let state = rampart_server::build_state_with_clock(settings, clock)
+        .await
+        .expect("app builds");
+    TestApp {
+        raw,
+        router: router(state.clone()),
+        state,
+        dir,
+    }
 }
 
 /// A second server process on the same database and key ring as `first`.
@@ -162,6 +193,12 @@ impl Req {
     }
     pub fn bearer(self, token: &str) -> Self {
         self.header("authorization", &format!("Bearer {token}"))
+    }
+    /// Sets the socket peer, as the accept loop does (`ConnectInfo`); without it the server
+    /// sees the client as `unknown`.
+    pub fn peer(mut self, addr: std::net::SocketAddr) -> Self {
+        self.builder = self.builder.extension(axum::extract::ConnectInfo(addr));
+        self
     }
     pub fn cookie(self, refresh: &str) -> Self {
         self.header("cookie", &format!("rampart_refresh={refresh}"))

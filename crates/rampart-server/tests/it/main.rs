@@ -7,6 +7,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod client_ip;
 mod collections;
 mod health;
 mod multiprocess;

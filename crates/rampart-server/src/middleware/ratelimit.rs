@@ -1,0 +1,123 @@
+//! Rate limiting: every request is checked against every configured policy that matches its
+//! method and route template, keyed by the user for authenticated requests and by the client
+//! IP otherwise (IPv6 by /64; the IP comes from `extract::client_ip`, which honours
+//! `X-Forwarded-For` only from trusted proxies). Runs after authentication, before validation.
+//!
+//! Limited responses carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`,
+//! `RateLimit-Policy` (IETF draft) and `X-RateLimit-*` for the most constrained policy; a
+//! refusal is 429 `rate_limited` with `Retry-After`. A key refused repeatedly is blocked on
+//! every route for an escalating time (`rampart_core::ratelimit::Penalties`).
+//!
+//! Threats: brute force and credential stuffing, sign-up abuse, scraping, resource
+//! exhaustion (checklist row 7, OWASP API4). The guarantee is the core's: never more than `max`
+//! admitted per key in any window of the policy's length.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue};
+use rampart_core::error::{ApiError, ErrorCode};
+use rampart_core::ratelimit::{Decision, KeyKind, Policy, ip_key};
+
+use super::authenticate::Principal;
+use crate::error::error_response;
+use crate::state::AppState;
+
+/// Routes no policy applies to: probes that orchestrators call constantly.
+const EXEMPT: &[&str] = &["/health", "/ready"];
+
+fn set_headers(headers: &mut HeaderMap, policy: &Policy, remaining: u32, reset_secs: u64) {
+    let window_secs = policy.limit.window_ms.div_ceil(1000);
+    let pairs = [
+        ("ratelimit-limit", policy.limit.max.to_string()),
+        ("ratelimit-remaining", remaining.to_string()),
+        ("ratelimit-reset", reset_secs.to_string()),
+        (
+            "ratelimit-policy",
+            format!("{};w={}", policy.limit.max, window_secs),
+        ),
+        ("x-ratelimit-limit", policy.limit.max.to_string()),
+        ("x-ratelimit-remaining", remaining.to_string()),
+        ("x-ratelimit-reset", reset_secs.to_string()),
+    ];
+    for (name, value) in pairs {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+fn refuse(retry_after_ms: u64) -> Response {
+    error_response(
+        ApiError::new(ErrorCode::RateLimited).retry_after(retry_after_ms.div_ceil(1000).max(1)),
+    )
+}
+
+/// The rate-limiting stage.
+pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // Unmatched requests (answered 404 by the fallback) still count against method-wide
+    // policies, so probing for routes is limited too.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    if EXEMPT.contains(&route.as_str()) {
+        return next.run(req).await;
+    }
+    let ip = crate::extract::client_ip_of(&state, &req);
+    let ip_key = ip.map_or_else(|| "ip:unknown".to_owned(), ip_key);
+    let user_key = req
+        .extensions()
+        .get::<Principal>()
+        .map(|p| format!("user:{}", p.user_id));
+    let client_key = user_key.clone().unwrap_or_else(|| ip_key.clone());
+
+    let limits = &state.limits;
+    if let Some(ms) = limits.penalties.blocked_for(&client_key) {
+        return refuse(ms);
+    }
+    // The most constrained admitted policy sets the headers.
+    let mut tightest: Option<(&Policy, u32, u64)> = None;
+    for policy in state
+        .settings
+        .rate_limits
+        .iter()
+        .filter(|p| p.matches(req.method().as_str(), &route))
+    {
+        let key = match policy.key {
+            KeyKind::Ip => &ip_key,
+            KeyKind::UserOrIp => &client_key,
+        };
+        match limits.store.decide(&policy.name, key, policy.limit) {
+            Decision::Allow {
+                remaining,
+                reset_ms,
+            } => {
+                let reset = reset_ms.div_ceil(1000);
+                if tightest.is_none_or(|(_, r, _)| remaining < r) {
+                    tightest = Some((policy, remaining, reset));
+                }
+            }
+            Decision::Deny { retry_after_ms } => {
+                tracing::info!(policy = %policy.name, key = %key, route = %route, "rate limited");
+                if let Some(block) = limits.penalties.strike(&client_key) {
+                    tracing::warn!(
+                        key = %client_key,
+                        level = block.level,
+                        seconds = block.duration_ms / 1000,
+                        "ratelimit.blocked: repeated refusals; key blocked on every route"
+                    );
+                }
+                let mut res = refuse(retry_after_ms);
+                set_headers(res.headers_mut(), policy, 0, retry_after_ms.div_ceil(1000));
+                return res;
+            }
+        }
+    }
+    let mut res = next.run(req).await;
+    if let Some((policy, remaining, reset)) = tightest {
+        set_headers(res.headers_mut(), policy, remaining, reset);
+    }
+    res
+}
