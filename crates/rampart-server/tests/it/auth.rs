@@ -13,37 +13,6 @@ use crate::helpers::*;
 // ---------------------------------------------------------------------------------------
 // Small helpers local to this file.
 
-/// The keys of a JSON object.
-fn keys(value: &Value) -> BTreeSet<String> {
-    value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .cloned()
-        .collect()
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// The `field` of every entry in a validation error's `details`.
-fn detail_fields(res: &TestResponse) -> BTreeSet<String> {
-    res.json()["details"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no details: {}", String::from_utf8_lossy(&res.body)))
-        .iter()
-        .map(|d| d["field"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// Asserts a 400 `validation_failed` whose details name exactly `fields`.
-#[track_caller]
-fn assert_validation(res: &TestResponse, fields: &[&str]) {
-    res.assert_error(400, "validation_failed");
-    assert_eq!(detail_fields(res), set(fields), "body: {}", res.json());
-}
-
 /// Every `Set-Cookie` header of a response.
 fn set_cookies(res: &TestResponse) -> Vec<String> {
     res.headers

@@ -266,19 +266,6 @@ fn q(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-fn keys(value: &Value) -> BTreeSet<String> {
-    value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .cloned()
-        .collect()
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
-}
-
 fn random_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -298,23 +285,6 @@ fn order(item: &str, quantity: i64) -> Value {
         "unit_price": 9.5,
         "contact_email": "buyer@example.com",
     })
-}
-
-/// Asserts a 400 `validation_failed` whose details name exactly `expected`.
-#[track_caller]
-fn assert_validation(res: &TestResponse, expected: &[&str]) {
-    res.assert_error(400, "validation_failed");
-    let body = res.json();
-    let named: BTreeSet<String> = body["details"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no details: {body}"))
-        .iter()
-        .map(|d| {
-            assert!(d["message"].is_string(), "{body}");
-            d["field"].as_str().unwrap().to_owned()
-        })
-        .collect();
-    assert_eq!(named, set(expected), "body: {body}");
 }
 
 /// Asserts that the details name `field` with a message containing `message`.

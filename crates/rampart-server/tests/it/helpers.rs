@@ -1,6 +1,7 @@
 //! `spawn_app()` and request helpers. Each app gets its own data directory (and, on
 //! PostgreSQL, its own database), so tests never share state.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use axum::Router;
@@ -160,6 +161,42 @@ async fn start(raw: RawConfig, dir: tempfile::TempDir) -> TestApp {
     }
 }
 
+/// The keys of a JSON object.
+pub fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// A set of strings, to compare with [`keys`] and [`detail_fields`].
+pub fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The `field` of every entry in a validation error's `details` (each must have a message).
+pub fn detail_fields(res: &TestResponse) -> BTreeSet<String> {
+    let body = res.json();
+    body["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no details: {body}"))
+        .iter()
+        .map(|d| {
+            assert!(d["message"].is_string(), "{body}");
+            d["field"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Asserts a 400 `validation_failed` whose details name exactly `expected`.
+#[track_caller]
+pub fn assert_validation(res: &TestResponse, expected: &[&str]) {
+    res.assert_error(400, "validation_failed");
+    assert_eq!(detail_fields(res), set(expected), "body: {}", res.json());
+}
+
 pub struct Req {
     builder: http::request::Builder,
     body: Body,
@@ -217,7 +254,11 @@ impl Req {
 
 impl TestApp {
     pub async fn send(&self, req: Req) -> TestResponse {
-        let request = req.builder.body(req.body).unwrap();
+        self.send_request(req.builder.body(req.body).unwrap()).await
+    }
+
+    /// Sends a request built by hand (methods and bodies `Req` cannot express).
+    pub async fn send_request(&self, request: Request<Body>) -> TestResponse {
         let res = tokio::time::timeout(
             Duration::from_secs(60),
             self.router.clone().oneshot(request),

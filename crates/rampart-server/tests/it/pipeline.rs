@@ -20,7 +20,6 @@ use rampart_server::{Application, Settings};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tower::ServiceExt;
 
 use crate::helpers::*;
 
@@ -169,18 +168,7 @@ fn registration(email: &str) -> Value {
 }
 
 async fn send(app: &TestApp, request: Request<Body>) -> TestResponse {
-    let res = tokio::time::timeout(Duration::from_secs(60), app.router.clone().oneshot(request))
-        .await
-        .expect("request finished in time")
-        .unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-    TestResponse {
-        status,
-        headers,
-        body,
-    }
+    app.send_request(request).await
 }
 
 /// Sends `request` and checks what every response must satisfy: the expected status (and,
