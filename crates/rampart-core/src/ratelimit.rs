@@ -5,7 +5,7 @@
 //! admission times inside the current window (at most `max` of them) and admits a request only
 //! while fewer than `max` remain; a refused request is not recorded, so refusals never extend
 //! the wait. The same algorithm runs in memory here and, for several processes, as one atomic
-//! script per decision in Redis (a later change), so the bound is the same everywhere.
+//! script per decision in Redis (`rampart_server::limits`), so the bound is the same everywhere.
 //!
 //! **Threats.** Credential stuffing and brute force (login 5 per 15 minutes), sign-up abuse,
 //! scraping and resource exhaustion (OWASP API4). [`Penalties`] escalates against keys that keep
@@ -166,6 +166,29 @@ pub enum KeyKind {
     UserOrIp,
 }
 
+/// What a policy does when its shared store (Redis) cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Refuse the request (503 `unavailable`): fail closed. The default for policies that
+    /// guard authentication, where an unlimited window is a brute-force window.
+    Deny,
+    /// Skip this policy for the request: fail open. The default elsewhere, so that an outage
+    /// of the limiter does not take the API down with it.
+    Allow,
+}
+
+impl OnStoreError {
+    /// The default for a policy on these routes: [`OnStoreError::Deny`] when every route is
+    /// under `/api/auth/`, [`OnStoreError::Allow`] otherwise (including "all routes").
+    pub fn default_for(routes: &[String]) -> Self {
+        if !routes.is_empty() && routes.iter().all(|r| r.starts_with("/api/auth/")) {
+            Self::Deny
+        } else {
+            Self::Allow
+        }
+    }
+}
+
 /// One rate-limit policy: which requests it applies to, the limit, and the key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -180,12 +203,19 @@ pub struct Policy {
     pub limit: Limit,
     /// The key.
     pub key: KeyKind,
+    /// What to do when the shared store cannot be asked (the in-memory store always can).
+    pub on_store_error: OnStoreError,
 }
 
 impl Policy {
     /// Whether the policy applies to a request with this method and route template.
     pub fn matches(&self, method: &str, route: &str) -> bool {
-        let method_ok = self.methods.is_empty() || self.methods.iter().any(|m| m == method);
+        // HEAD runs the GET handler, so a GET policy covers it.
+        let method_ok = self.methods.is_empty()
+            || self
+                .methods
+                .iter()
+                .any(|m| m == method || (method == "HEAD" && m == "GET"));
         let route_ok = self.routes.is_empty()
             || self.routes.iter().any(|r| match r.strip_suffix('*') {
                 Some(prefix) => route.starts_with(prefix),
@@ -197,15 +227,20 @@ impl Policy {
 
 /// The built-in policies: login 5 per 15 minutes and sign-up 3 per hour per IP, refresh 30 per
 /// 5 minutes per IP, reads 100 per minute, writes 30 per minute and other methods 60 per minute
-/// per user (or IP when anonymous).
+/// per user (or IP when anonymous). When the shared store is down, login, sign-up and refresh
+/// fail closed and the others fail open ([`OnStoreError::default_for`]).
 pub fn default_policies() -> Vec<Policy> {
     const MIN: u64 = 60_000;
-    let p = |name: &str, methods: &[&str], routes: &[&str], max: u32, window_ms: u64, key| Policy {
-        name: name.into(),
-        methods: methods.iter().map(|m| (*m).to_owned()).collect(),
-        routes: routes.iter().map(|r| (*r).to_owned()).collect(),
-        limit: Limit { max, window_ms },
-        key,
+    let p = |name: &str, methods: &[&str], routes: &[&str], max: u32, window_ms: u64, key| {
+        let routes: Vec<String> = routes.iter().map(|r| (*r).to_owned()).collect();
+        Policy {
+            name: name.into(),
+            methods: methods.iter().map(|m| (*m).to_owned()).collect(),
+            on_store_error: OnStoreError::default_for(&routes),
+            routes,
+            limit: Limit { max, window_ms },
+            key,
+        }
     };
     vec![
         p(
@@ -286,6 +321,12 @@ impl MemoryLimiter {
 
     /// Decides one request of `key` under `policy`'s `limit`.
     pub fn decide(&self, policy: &str, key: &str, limit: Limit) -> Decision {
+        self.decide_timed(policy, key, limit).0
+    }
+
+    /// [`MemoryLimiter::decide`], also returning the time the admission (if any) was recorded
+    /// at, for [`MemoryLimiter::undo`].
+    pub fn decide_timed(&self, policy: &str, key: &str, limit: Limit) -> (Decision, u64) {
         let now = self.clock.now_ms();
         let mut map = self
             .shard(policy, key)
@@ -311,7 +352,30 @@ impl MemoryLimiter {
         if let Some(&newest) = entry.log.back() {
             entry.expires_at = newest.saturating_add(limit.window_ms);
         }
-        decision
+        (decision, now)
+    }
+
+    /// Takes back an admission recorded at `at` (the request was refused by another policy,
+    /// so it must not use this one's budget). Removing it only ever makes room that the
+    /// refused request had taken.
+    pub fn undo(&self, policy: &str, key: &str, at: u64) {
+        let mut map = self
+            .shard(policy, key)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = map.get_mut(&(policy.to_owned(), key.to_owned()))
+            && let Some(i) = entry.log.iter().rposition(|&t| t == at)
+        {
+            entry.log.remove(i);
+        }
+    }
+
+    /// Forgets a key's admissions under a policy (an admin unlocking an account).
+    pub fn clear(&self, policy: &str, key: &str) {
+        self.shard(policy, key)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(policy.to_owned(), key.to_owned()));
     }
 
     /// Entries currently held (for tests and metrics).
@@ -566,6 +630,28 @@ mod tests {
             }
         }
         assert!(l.len() <= 1600, "{} entries", l.len());
+    }
+
+    #[test]
+    fn auth_policies_fail_closed_and_the_others_open() {
+        for p in default_policies() {
+            let expected = if p.routes.iter().any(|r| r.starts_with("/api/auth/")) {
+                OnStoreError::Deny
+            } else {
+                OnStoreError::Allow
+            };
+            assert_eq!(p.on_store_error, expected, "{}", p.name);
+        }
+        let routes = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(OnStoreError::default_for(&[]), OnStoreError::Allow);
+        assert_eq!(
+            OnStoreError::default_for(&routes(&["/api/auth/login", "/api/users/me"])),
+            OnStoreError::Allow
+        );
+        assert_eq!(
+            OnStoreError::default_for(&routes(&["/api/auth/*"])),
+            OnStoreError::Deny
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{ConfigError, Database, Mode, Settings};
 use crate::error::AppError;
+use crate::limits::{LimiterStore, RedisLimiter};
 use crate::middleware::{
     authenticate, cors, envelope, methods, ratelimit, request_id, security_headers,
 };
@@ -162,7 +163,9 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
     build_state_with_clock(settings, Arc::new(SystemClock::new())).await
 }
 
-/// [`build_state`] with the clock rate limits run on (tests move time by hand).
+/// [`build_state`] with the clock rate limits run on (tests move time by hand). With
+/// `redis_url` set, admissions are kept in Redis on Redis's clock instead; penalties and
+/// lockouts stay in memory on `clock`.
 pub async fn build_state_with_clock(
     settings: Settings,
     clock: Arc<dyn Clock>,
@@ -210,14 +213,29 @@ pub async fn build_state_with_clock(
         reason: e.to_string(),
     })?;
     let sessions = SessionCache::new(settings.session_cache_ttl);
-    let limits = Limits {
-        store: MemoryLimiter::new(settings.rate_limit_max_keys, Arc::clone(&clock)),
-        penalties: Penalties::new(
+    let limiter = match &settings.redis_url {
+        None => LimiterStore::Memory(MemoryLimiter::new(
+            settings.rate_limit_max_keys,
+            Arc::clone(&clock),
+        )),
+        Some(url) => LimiterStore::Redis(
+            RedisLimiter::connect(url.expose_secret())
+                .await
+                .map_err(|e| {
+                    StartupError::Other(anyhow::anyhow!(
+                        "cannot connect to Redis (redis_url / RAMPART_REDIS_URL): {e}"
+                    ))
+                })?,
+        ),
+    };
+    let limits = Limits::new(
+        limiter,
+        Penalties::new(
             PenaltyPolicy::default(),
             settings.rate_limit_max_keys,
             Arc::clone(&clock),
         ),
-    };
+    );
     let lockout = Lockout::new(
         LockoutPolicy::default(),
         settings.rate_limit_max_keys,

@@ -19,7 +19,7 @@ use rampart_core::keys::SigningAlg;
 use rampart_core::net::TrustedProxies;
 use rampart_core::origin::{Origin, OriginAllowlist, OriginError};
 use rampart_core::passwords::HashCost;
-use rampart_core::ratelimit::{KeyKind, Limit, Policy, default_policies};
+use rampart_core::ratelimit::{KeyKind, Limit, OnStoreError, Policy, default_policies};
 use serde::{Deserialize, Serialize};
 
 /// Raw configuration as written in `rampart.toml`. Every field is documented where declared;
@@ -36,6 +36,10 @@ pub struct RawConfig {
     pub data_dir: PathBuf,
     /// `postgres://...` to run on PostgreSQL; empty for embedded SQLite in `data_dir`.
     pub database_url: String,
+    /// `redis://[user:password@]host:port/db` to keep rate-limit admissions in Redis, shared
+    /// by every process that names it (run several `rampart serve` on one database); empty
+    /// (default) keeps them in this process's memory. Secret: masked by `config check`.
+    pub redis_url: String,
     /// Cross-origin access.
     pub cors: RawCors,
     /// Access and refresh tokens.
@@ -210,6 +214,7 @@ impl Default for RawConfig {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./rampart-data"),
             database_url: String::new(),
+            redis_url: String::new(),
             cors: RawCors::default(),
             tokens: RawTokens::default(),
             limits: RawLimits::default(),
@@ -283,6 +288,11 @@ pub struct RawPolicy {
     /// `ip`, or `user_or_ip` (default).
     #[serde(default = "default_policy_key")]
     pub key: String,
+    /// When Redis (`redis_url`) cannot be asked: `deny` (503 `unavailable`, fail closed) or
+    /// `allow` (skip this policy, fail open). Default: `deny` when every route is under
+    /// `/api/auth/`, `allow` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_store_error: Option<String>,
 }
 
 fn default_policy_key() -> String {
@@ -344,8 +354,20 @@ fn policies_of(raw: &RawRateLimit) -> Result<Vec<Policy>, ConfigError> {
                     ));
                 }
             };
+            let on_store_error = match p.on_store_error.as_deref() {
+                None => OnStoreError::default_for(&p.routes),
+                Some("deny") => OnStoreError::Deny,
+                Some("allow") => OnStoreError::Allow,
+                Some(other) => {
+                    return Err(bad(
+                        &setting,
+                        format!("on_store_error {other:?} is not deny or allow"),
+                    ));
+                }
+            };
             Ok(Policy {
                 name: p.name.clone(),
+                on_store_error,
                 methods,
                 routes: p.routes.clone(),
                 limit: limit_of(
@@ -367,6 +389,7 @@ const ENV_KEYS: &[&str] = &[
     "listen",
     "data_dir",
     "database_url",
+    "redis_url",
     "cors",
     "tokens",
     "limits",
@@ -471,6 +494,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Database.
     pub database: Database,
+    /// Redis for shared rate limits (secret: may hold a password); `None`: in memory.
+    pub redis_url: Option<secrecy::SecretString>,
     /// CORS allowlist.
     pub cors: OriginAllowlist,
     /// Token algorithm.
@@ -563,6 +588,8 @@ impl Settings {
                 "must be a postgres:// URL, or empty for embedded SQLite",
             ));
         };
+
+        let redis_url = redis_url_of(&raw.redis_url)?;
 
         let mut origins = Vec::new();
         for entry in &raw.cors.allowed_origins {
@@ -705,6 +732,7 @@ impl Settings {
             listen,
             data_dir: raw.data_dir.clone(),
             database,
+            redis_url,
             cors: OriginAllowlist::new(origins),
             alg,
             issuer: t.issuer.clone(),
@@ -736,11 +764,36 @@ impl Settings {
     }
 }
 
+fn redis_url_of(url: &str) -> Result<Option<secrecy::SecretString>, ConfigError> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if !(url.starts_with("redis://")
+        || url.starts_with("redis+unix://")
+        || url.starts_with("unix://"))
+    {
+        // Never echo the URL: it may hold a password.
+        return Err(bad(
+            "redis_url",
+            "must be a redis:// (or unix://) URL, or empty to keep rate limits in memory; \
+             rediss:// (TLS) is not supported by this build",
+        ));
+    }
+    if redis::Client::open(url).is_err() {
+        return Err(bad("redis_url", "is not a valid Redis URL"));
+    }
+    Ok(Some(url.to_owned().into()))
+}
+
 /// The effective configuration as TOML with secrets masked (for `rampart config check`).
 pub fn masked(raw: &RawConfig) -> String {
     let mut shown = raw.clone();
     if !shown.database_url.is_empty() {
         shown.database_url = mask_url_password(&shown.database_url);
+    }
+    if !shown.redis_url.is_empty() {
+        shown.redis_url = mask_url_password(&shown.redis_url);
     }
     toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
 }
@@ -881,5 +934,63 @@ mod tests {
             assert!(!mask_url_password(url).contains("hunter2"), "{url}");
             assert!(!mask_url_password(url).contains("ter2"), "{url}");
         }
+    }
+
+    #[test]
+    fn redis_url_is_validated_and_masked() {
+        let mut raw = RawConfig::default();
+        assert!(Settings::from_raw(&raw).unwrap().redis_url.is_none());
+        raw.redis_url = "redis://:hunter2@cache.internal:6379/0".into();
+        assert!(Settings::from_raw(&raw).unwrap().redis_url.is_some());
+        let shown = masked(&raw);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("redis://:****@cache.internal:6379/0"),
+            "{shown}"
+        );
+        for bad_url in [
+            "http://cache:6379",
+            "rediss://:hunter2@cache:6379",
+            "cache:6379",
+        ] {
+            raw.redis_url = bad_url.into();
+            let err = Settings::from_raw(&raw).unwrap_err();
+            assert_eq!(err.setting, "redis_url");
+            assert!(!err.reason.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn on_store_error_defaults_to_deny_on_auth_routes_only() {
+        let policy = |name: &str, routes: &[&str], on: Option<&str>| RawPolicy {
+            name: name.into(),
+            methods: Vec::new(),
+            routes: routes.iter().map(|r| (*r).to_owned()).collect(),
+            max: 1,
+            window_secs: 1,
+            key: "ip".into(),
+            on_store_error: on.map(str::to_owned),
+        };
+        let mut raw = RawConfig::default();
+        raw.rate_limit.policies = vec![
+            policy("auth", &["/api/auth/login", "/api/auth/register"], None),
+            policy("mixed", &["/api/auth/login", "/api/users/me"], None),
+            policy("all", &[], None),
+            policy("open-auth", &["/api/auth/refresh"], Some("allow")),
+            policy("closed-reads", &["/api/users/me"], Some("deny")),
+        ];
+        let on: Vec<_> = Settings::from_raw(&raw)
+            .unwrap()
+            .rate_limits
+            .iter()
+            .map(|p| p.on_store_error)
+            .collect();
+        use OnStoreError::{Allow, Deny};
+        assert_eq!(on, [Deny, Allow, Allow, Allow, Deny]);
+        raw.rate_limit.policies = vec![policy("x", &[], Some("maybe"))];
+        assert_eq!(
+            Settings::from_raw(&raw).unwrap_err().setting,
+            "rate_limit.policies.x"
+        );
     }
 }

@@ -1,15 +1,17 @@
 //! Shared state handed to every handler.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rampart_core::lockout::Lockout;
 use rampart_core::passwords::PasswordHasher;
-use rampart_core::ratelimit::{MemoryLimiter, Penalties};
+use rampart_core::ratelimit::{Decision, Limit, Penalties};
 use rampart_core::token::TokenService;
 use rampart_store::Store;
 
 use crate::config::Settings;
+use crate::limits::{Admission, LimiterStore, StoreUnavailable};
 use crate::sessions::SessionCache;
 
 /// Everything a request may need. Cheap to clone.
@@ -36,10 +38,43 @@ pub struct Inner {
 
 /// Rate-limit state: admissions per (policy, key), and the penalty box.
 pub struct Limits {
-    /// Sliding-window admissions.
-    pub store: MemoryLimiter,
-    /// Graduated blocks.
+    /// Sliding-window admissions: in memory, or in Redis shared by every process.
+    pub store: LimiterStore,
+    /// Graduated blocks (always this process's memory).
     pub penalties: Penalties,
+    store_errors: AtomicU64,
+}
+
+impl Limits {
+    /// Rate-limit state over `store`.
+    pub fn new(store: LimiterStore, penalties: Penalties) -> Self {
+        Self {
+            store,
+            penalties,
+            store_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// [`LimiterStore::decide`], with every failure logged and counted (the caller decides
+    /// what the failure means for the request).
+    pub async fn decide(
+        &self,
+        policy: &str,
+        key: &str,
+        limit: Limit,
+    ) -> Result<(Decision, Option<Admission>), StoreUnavailable> {
+        let result = self.store.admit(policy, key, limit).await;
+        if let Err(e) = &result {
+            let total = self.store_errors.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(policy, error = %e, failures = total, "ratelimit.store_unavailable");
+        }
+        result
+    }
+
+    /// Decisions the store could not make since start (Redis down or too slow).
+    pub fn store_errors(&self) -> u64 {
+        self.store_errors.load(Ordering::Relaxed)
+    }
 }
 
 impl std::ops::Deref for AppState {

@@ -8,6 +8,12 @@
 //! refusal is 429 `rate_limited` with `Retry-After`. A key refused repeatedly is blocked on
 //! every route for an escalating time (`rampart_core::ratelimit::Penalties`).
 //!
+//! With `redis_url` set the admissions are shared by every process (`crate::limits`). When that
+//! store cannot be asked, each policy fails as it is configured (`on_store_error`): `deny`
+//! answers 503 `unavailable` with `Retry-After` (the default for the auth routes, where an
+//! unlimited window is a brute-force window), `allow` skips that policy for the request. Every
+//! failure is logged and counted (`Limits::decide`).
+//!
 //! Threats: brute force and credential stuffing, sign-up abuse, scraping, resource
 //! exhaustion (checklist row 7, OWASP API4). The guarantee is the core's: never more than `max`
 //! admitted per key in any window of the policy's length.
@@ -17,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue};
 use rampart_core::error::{ApiError, ErrorCode};
-use rampart_core::ratelimit::{Decision, KeyKind, Policy, ip_key};
+use rampart_core::ratelimit::{Decision, KeyKind, OnStoreError, Policy, ip_key};
 
 use super::authenticate::Principal;
 use crate::error::error_response;
@@ -53,6 +59,11 @@ fn refuse(retry_after_ms: u64) -> Response {
     )
 }
 
+/// The answer when a fail-closed policy cannot be decided: 503 `unavailable`, retry shortly.
+pub fn store_down() -> Response {
+    error_response(ApiError::new(ErrorCode::Unavailable).retry_after(5))
+}
+
 /// The rate-limiting stage.
 pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) -> Response {
     // Unmatched requests (answered 404 by the fallback) still count against method-wide
@@ -73,23 +84,50 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
         .map(|p| format!("user:{}", p.user_id));
     let client_key = user_key.clone().unwrap_or_else(|| ip_key.clone());
 
+    // Owned: the request body is not `Sync`, so nothing may borrow the request across the
+    // store's await.
+    let method = req.method().clone();
     let limits = &state.limits;
-    if let Some(ms) = limits.penalties.blocked_for(&client_key) {
+    // A block on the IP holds even for requests carrying some user's token, and a block on
+    // the user holds from any IP.
+    let blocked = [&client_key, &ip_key]
+        .into_iter()
+        .filter_map(|k| limits.penalties.blocked_for(k))
+        .max();
+    if let Some(ms) = blocked {
         return refuse(ms);
     }
     // The most constrained admitted policy sets the headers.
     let mut tightest: Option<(&Policy, u32, u64)> = None;
+    // Admissions so far: taken back if a later policy refuses, so a refused request uses no
+    // policy's budget.
+    let mut admitted = Vec::new();
     for policy in state
         .settings
         .rate_limits
         .iter()
-        .filter(|p| p.matches(req.method().as_str(), &route))
+        .filter(|p| p.matches(method.as_str(), &route))
     {
         let key = match policy.key {
             KeyKind::Ip => &ip_key,
             KeyKind::UserOrIp => &client_key,
         };
-        match limits.store.decide(&policy.name, key, policy.limit) {
+        let decision = match limits.decide(&policy.name, key, policy.limit).await {
+            Ok((decision, admission)) => {
+                admitted.extend(admission);
+                decision
+            }
+            Err(_) => match policy.on_store_error {
+                OnStoreError::Deny => {
+                    for a in admitted {
+                        limits.store.undo(a).await;
+                    }
+                    return store_down();
+                }
+                OnStoreError::Allow => continue,
+            },
+        };
+        match decision {
             Decision::Allow {
                 remaining,
                 reset_ms,
@@ -101,16 +139,24 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
             }
             Decision::Deny { retry_after_ms } => {
                 tracing::info!(policy = %policy.name, key = %key, route = %route, "rate limited");
-                if let Some(block) = limits.penalties.strike(&client_key) {
+                for a in admitted {
+                    limits.store.undo(a).await;
+                }
+                // The strike goes to the key the refusing policy limits: a brute-forcer on an
+                // IP-keyed route cannot move its strikes to a throwaway account's token.
+                let mut wait_ms = retry_after_ms;
+                if let Some(block) = limits.penalties.strike(key) {
                     tracing::warn!(
-                        key = %client_key,
+                        key = %key,
                         level = block.level,
                         seconds = block.duration_ms / 1000,
                         "ratelimit.blocked: repeated refusals; key blocked on every route"
                     );
+                    // Announce the block, not just this policy's wait.
+                    wait_ms = wait_ms.max(block.duration_ms);
                 }
-                let mut res = refuse(retry_after_ms);
-                set_headers(res.headers_mut(), policy, 0, retry_after_ms.div_ceil(1000));
+                let mut res = refuse(wait_ms);
+                set_headers(res.headers_mut(), policy, 0, wait_ms.div_ceil(1000));
                 return res;
             }
         }

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use http::StatusCode;
 use rampart_core::domain::{Invalid, PageLimit, Role, UserId};
 use rampart_core::error::{ApiError, ErrorCode, FieldError};
+use rampart_core::lockout::AttemptKey;
 use serde_json::{Value, json};
 
 use super::user_json;
@@ -111,6 +112,17 @@ pub async fn unlock(
         .await?
         .ok_or(ErrorCode::NotFound)?;
     state.lockout.unlock(&user.email);
+    // The failures that locked the account also used up its per-account login budget; an
+    // unlock that left that in place would keep the owner out for the same 15 minutes.
+    let shared = AttemptKey::Account(user.email.as_str().to_owned());
+    if let Err(e) = state
+        .limits
+        .store
+        .clear("login-account", &super::auth::account_limit_key(&shared))
+        .await
+    {
+        tracing::warn!(error = %e, "unlock: could not clear the per-account login limit");
+    }
     tracing::info!(admin_id = %admin.user_id, user_id = %id, "admin.user.unlocked");
     Ok(StatusCode::NO_CONTENT)
 }

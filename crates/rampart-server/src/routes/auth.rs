@@ -152,7 +152,7 @@ pub async fn register(State(state): State<AppState>, body: JsonObject) -> AppRes
 
 /// The per-account counters a login attempt uses: the account's shared one, or the device's
 /// own when the request carries a genuine device cookie for this account.
-fn account_limit_key(key: &AttemptKey) -> String {
+pub(crate) fn account_limit_key(key: &AttemptKey) -> String {
     match key {
         AttemptKey::Account(account) => format!("acct:{account}"),
         AttemptKey::Device { account, device } => format!("dev:{account}:{device}"),
@@ -186,17 +186,21 @@ pub async fn login(
             .retry_after(ms.div_ceil(1000))
             .into());
     }
-    if let Some(limit) = state.settings.login_account_limit
-        && let Decision::Deny { retry_after_ms } =
-            state
-                .limits
-                .store
-                .decide("login-account", &account_limit_key(&attempt), limit)
-    {
-        tracing::info!(ip = %client.ip, "login refused: per-account rate limit");
-        return Err(ApiError::new(ErrorCode::RateLimited)
-            .retry_after(retry_after_ms.div_ceil(1000))
-            .into());
+    if let Some(limit) = state.settings.login_account_limit {
+        // Fails closed like the login policy: when the shared store is down, no login is
+        // attempted (503 `unavailable`; the failure is logged and counted by `decide`).
+        let decision = state
+            .limits
+            .decide("login-account", &account_limit_key(&attempt), limit)
+            .await
+            .map(|(decision, _)| decision)
+            .map_err(|_| ApiError::new(ErrorCode::Unavailable).retry_after(5))?;
+        if let Decision::Deny { retry_after_ms } = decision {
+            tracing::info!(ip = %client.ip, "login refused: per-account rate limit");
+            return Err(ApiError::new(ErrorCode::RateLimited)
+                .retry_after(retry_after_ms.div_ceil(1000))
+                .into());
+        }
     }
     let user = state.store.user_by_email(&email).await?;
     // Unknown email: the dummy hash is verified instead, so both paths do the same work.

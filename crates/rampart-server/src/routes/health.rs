@@ -16,13 +16,16 @@ pub async fn health() -> Json<Value> {
 
 /// `GET /ready`: every configured store answers.
 pub async fn ready(State(state): State<AppState>) -> AppResult<(StatusCode, Json<Value>)> {
-    match state.store.ping().await {
-        Ok(()) => Ok((StatusCode::OK, Json(json!({ "status": "ready" })))),
-        Err(e) => {
-            tracing::error!(error = %e, "readiness check failed: database");
-            Err(ErrorCode::Unavailable.into())
-        }
+    if let Err(e) = state.store.ping().await {
+        tracing::error!(error = %e, "readiness check failed: database");
+        return Err(ErrorCode::Unavailable.into());
     }
+    // The rate-limit store, when it is Redis (in memory it always answers).
+    if let Err(e) = state.limits.store.ping().await {
+        tracing::error!(error = %e, "readiness check failed: redis");
+        return Err(ErrorCode::Unavailable.into());
+    }
+    Ok((StatusCode::OK, Json(json!({ "status": "ready" }))))
 }
 
 /// `GET /.well-known/jwks.json`: public verification keys (empty for HS256).

@@ -13,4 +13,6 @@ mod health;
 mod multiprocess;
 mod pipeline;
 mod properties;
+mod ratelimit;
+mod redis;
 mod tokens;
