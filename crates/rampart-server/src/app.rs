@@ -23,7 +23,9 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{ConfigError, Database, Mode, Settings};
 use crate::error::AppError;
-use crate::limits::{LimiterStore, RedisLimiter};
+use crate::limits::{
+    LimiterStore, LockoutStore, PenaltyStore, RedisLimiter, RedisLockout, RedisPenalties,
+};
 use crate::middleware::{
     authenticate, cors, envelope, methods, ratelimit, request_id, security_headers,
 };
@@ -164,8 +166,8 @@ pub async fn build_state(settings: Settings) -> Result<AppState, StartupError> {
 }
 
 /// [`build_state`] with the clock rate limits run on (tests move time by hand). With
-/// `redis_url` set, admissions are kept in Redis on Redis's clock instead; penalties and
-/// lockouts stay in memory on `clock`.
+/// `redis_url` set, admissions, penalties and lockouts are kept in Redis on Redis's clock
+/// instead (shared by every process using it).
 pub async fn build_state_with_clock(
     settings: Settings,
     clock: Arc<dyn Clock>,
@@ -213,34 +215,39 @@ pub async fn build_state_with_clock(
         reason: e.to_string(),
     })?;
     let sessions = SessionCache::new(settings.session_cache_ttl);
-    let limiter = match &settings.redis_url {
-        None => LimiterStore::Memory(MemoryLimiter::new(
-            settings.rate_limit_max_keys,
-            Arc::clone(&clock),
-        )),
-        Some(url) => LimiterStore::Redis(
-            RedisLimiter::connect(url.expose_secret())
+    let (limiter, penalties, lockout) = match &settings.redis_url {
+        None => (
+            LimiterStore::Memory(MemoryLimiter::new(
+                settings.rate_limit_max_keys,
+                Arc::clone(&clock),
+            )),
+            PenaltyStore::Memory(Penalties::new(
+                PenaltyPolicy::default(),
+                settings.rate_limit_max_keys,
+                Arc::clone(&clock),
+            )),
+            LockoutStore::Memory(Lockout::new(
+                LockoutPolicy::default(),
+                settings.rate_limit_max_keys,
+                clock,
+            )),
+        ),
+        Some(url) => {
+            let redis = RedisLimiter::connect(url.expose_secret())
                 .await
                 .map_err(|e| {
                     StartupError::Other(anyhow::anyhow!(
                         "cannot connect to Redis (redis_url / RAMPART_REDIS_URL): {e}"
                     ))
-                })?,
-        ),
+                })?;
+            (
+                LimiterStore::Redis(redis.clone()),
+                PenaltyStore::Redis(RedisPenalties::new(&redis, PenaltyPolicy::default())),
+                LockoutStore::Redis(RedisLockout::new(&redis, LockoutPolicy::default())),
+            )
+        }
     };
-    let limits = Limits::new(
-        limiter,
-        Penalties::new(
-            PenaltyPolicy::default(),
-            settings.rate_limit_max_keys,
-            Arc::clone(&clock),
-        ),
-    );
-    let lockout = Lockout::new(
-        LockoutPolicy::default(),
-        settings.rate_limit_max_keys,
-        clock,
-    );
+    let limits = Limits::new(limiter, penalties);
     Ok(AppState(Arc::new(Inner {
         settings,
         store,

@@ -17,10 +17,21 @@
 //! slow Redis makes a decision fail fast with [`StoreUnavailable`] instead of stalling the
 //! request. What a failure means is the policy's choice
 //! ([`rampart_core::ratelimit::OnStoreError`]), made in `middleware::ratelimit`.
+//!
+//! **Lockout and penalties.** With Redis, the account lockout ([`LockoutStore`]) and the
+//! penalty box ([`PenaltyStore`]) are shared too, on the same connection, each operation one
+//! atomic script on Redis's clock with the in-memory thresholds, windows, steps and
+//! forgiveness. An account's counters are one hash `rampart:lock:{account}` (the shared counter
+//! and every device counter, so an unlock is one `DEL`); a key's penalty state is the hash
+//! `rampart:pen:{key}`; both `PEXPIRE` so idle keys vanish. On a store failure lockout checks
+//! fail closed (login answers 503), penalty checks fail open, and failures to record are
+//! logged and counted ([`crate::state::Limits::store_error`]).
 
 use std::time::Duration;
 
-use rampart_core::ratelimit::{Decision, Limit, MemoryLimiter};
+use rampart_core::domain::Email;
+use rampart_core::lockout::{AttemptKey, Failure, Lockout, LockoutPolicy};
+use rampart_core::ratelimit::{Block, Decision, Limit, MemoryLimiter, Penalties, PenaltyPolicy};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// The longest a decision (or readiness ping) waits for Redis, reconnection included.
@@ -304,6 +315,387 @@ impl RedisLimiter {
             Err(StoreUnavailable(format!(
                 "unexpected answer to PING: {pong}"
             )))
+        }
+    }
+}
+
+/// Runs a script invocation within [`REDIS_TIMEOUT`].
+async fn invoke<T: redis::FromRedisValue>(
+    conn: &ConnectionManager,
+    invocation: &redis::ScriptInvocation<'_>,
+) -> Result<T, StoreUnavailable> {
+    let mut conn = conn.clone();
+    tokio::time::timeout(REDIS_TIMEOUT, invocation.invoke_async::<T>(&mut conn))
+        .await
+        .map_err(|_| StoreUnavailable("no answer within the timeout".into()))?
+        .map_err(|e| StoreUnavailable(e.to_string()))
+}
+
+/// Runs one command within [`REDIS_TIMEOUT`].
+async fn command(conn: &ConnectionManager, cmd: &redis::Cmd) -> Result<(), StoreUnavailable> {
+    let mut conn = conn.clone();
+    tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<redis::Value>(&mut conn))
+        .await
+        .map_err(|_| StoreUnavailable("no answer within the timeout".into()))?
+        .map(|_| ())
+        .map_err(|e| StoreUnavailable(e.to_string()))
+}
+
+fn now_arg(now_ms: Option<u64>) -> String {
+    now_ms.map(|n| n.to_string()).unwrap_or_default()
+}
+
+fn non_negative(ms: i64) -> Result<u64, StoreUnavailable> {
+    u64::try_from(ms).map_err(|_| StoreUnavailable("negative duration".into()))
+}
+
+/// Redis's clock in milliseconds, as every script below computes it. ARGV[1] is empty, or (in
+/// tests that compare a script with the in-memory store step by step) a fixed now.
+const NOW: &str = r"
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+";
+
+// ---------------------------------------------------------------------------------------------
+// Account lockout
+// ---------------------------------------------------------------------------------------------
+
+/// Milliseconds a counter stays locked (0: not locked). KEYS[1]: the account's hash;
+/// ARGV: now (see [`NOW`]), the counter's field prefix.
+const LOCKED_FOR: &str = r"
+local ends = tonumber(redis.call('HGET', KEYS[1], ARGV[2] .. ':u') or '0')
+if ends > now then
+  return ends - now
+end
+return 0
+";
+
+/// `rampart_core::lockout::Lockout::fail` for one counter. KEYS[1]: the account's hash;
+/// ARGV: now (see [`NOW`]), field prefix, max_failures, window_ms, lock_ms. The failure times (at most
+/// max_failures) are a comma-separated field `{prefix}:f`, the lock's end `{prefix}:u`.
+/// Returns the lock's length if this failure locked, else 0.
+const FAIL: &str = r"
+local key = KEYS[1]
+local prefix = ARGV[2]
+local max = tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
+local lock = tonumber(ARGV[5])
+local kept = {}
+for t in string.gmatch(redis.call('HGET', key, prefix .. ':f') or '', '%d+') do
+  if tonumber(t) + window > now then
+    kept[#kept + 1] = t
+  end
+end
+kept[#kept + 1] = string.format('%d', now)
+-- The hash holds every counter of the account; each update keeps all of it alive long
+-- enough for the longest-lived state (a window of failures or a lock) written now.
+local ttl = math.max(window, lock, redis.call('PTTL', key))
+local locked = 0
+if #kept >= max then
+  redis.call('HDEL', key, prefix .. ':f')
+  redis.call('HSET', key, prefix .. ':u', string.format('%d', now + lock))
+  locked = lock
+else
+  redis.call('HSET', key, prefix .. ':f', table.concat(kept, ','))
+end
+redis.call('PEXPIRE', key, ttl)
+return locked
+";
+
+/// The failed-login counters of every account, in Redis: one hash per account
+/// (`rampart:lock:{account}`) with the shared counter under the prefix `acct` and each
+/// device's under `dev:{device}`, so an unlock is one `DEL`. Same thresholds, window and lock
+/// as the in-memory [`Lockout`], on Redis's clock.
+#[derive(Clone)]
+pub struct RedisLockout {
+    conn: ConnectionManager,
+    policy: LockoutPolicy,
+    locked_for: redis::Script,
+    fail: redis::Script,
+}
+
+fn lock_key(account: &str) -> String {
+    format!("rampart:lock:{account}")
+}
+
+fn lock_field(key: &AttemptKey) -> (String, String) {
+    match key {
+        AttemptKey::Account(account) => (lock_key(account), "acct".to_owned()),
+        AttemptKey::Device { account, device } => (lock_key(account), format!("dev:{device}")),
+    }
+}
+
+impl RedisLockout {
+    /// Lockout counters on `limiter`'s connection.
+    pub fn new(limiter: &RedisLimiter, policy: LockoutPolicy) -> Self {
+        Self {
+            conn: limiter.conn.clone(),
+            policy,
+            locked_for: redis::Script::new(&format!("{NOW}{LOCKED_FOR}")),
+            fail: redis::Script::new(&format!("{NOW}{FAIL}")),
+        }
+    }
+
+    /// Milliseconds the key stays locked, if it is; at `now_ms` (tests) or on Redis's clock.
+    #[doc(hidden)]
+    pub async fn locked_for(
+        &self,
+        key: &AttemptKey,
+        now_ms: Option<u64>,
+    ) -> Result<Option<u64>, StoreUnavailable> {
+        let (hash, prefix) = lock_field(key);
+        let mut invocation = self.locked_for.key(hash);
+        invocation.arg(now_arg(now_ms)).arg(prefix);
+        let ms = non_negative(invoke::<i64>(&self.conn, &invocation).await?)?;
+        Ok((ms > 0).then_some(ms))
+    }
+
+    /// Records a failed login; at `now_ms` (tests) or on Redis's clock.
+    #[doc(hidden)]
+    pub async fn fail(
+        &self,
+        key: &AttemptKey,
+        now_ms: Option<u64>,
+    ) -> Result<Failure, StoreUnavailable> {
+        let (hash, prefix) = lock_field(key);
+        let p = self.policy;
+        let mut invocation = self.fail.key(hash);
+        invocation
+            .arg(now_arg(now_ms))
+            .arg(prefix)
+            .arg(p.max_failures.max(1))
+            .arg(p.window_ms.max(1))
+            .arg(p.lock_ms.max(1));
+        let ms = non_negative(invoke::<i64>(&self.conn, &invocation).await?)?;
+        Ok(if ms > 0 {
+            Failure::Locked(ms)
+        } else {
+            Failure::Counted
+        })
+    }
+
+    /// Resets a key's count.
+    #[doc(hidden)]
+    pub async fn succeed(&self, key: &AttemptKey) -> Result<(), StoreUnavailable> {
+        let (hash, prefix) = lock_field(key);
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(hash)
+            .arg(format!("{prefix}:f"))
+            .arg(format!("{prefix}:u"));
+        command(&self.conn, &cmd).await
+    }
+
+    /// Clears every counter of an account.
+    #[doc(hidden)]
+    pub async fn unlock(&self, account: &Email) -> Result<(), StoreUnavailable> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(lock_key(account.as_str()));
+        command(&self.conn, &cmd).await
+    }
+}
+
+/// Where failed-login counters are kept.
+pub enum LockoutStore {
+    /// This process only.
+    Memory(Lockout),
+    /// Redis, shared by every process using it.
+    Redis(RedisLockout),
+}
+
+impl LockoutStore {
+    /// Milliseconds the key stays locked, if it is. Callers fail closed on an error.
+    pub async fn locked_for(&self, key: &AttemptKey) -> Result<Option<u64>, StoreUnavailable> {
+        match self {
+            Self::Memory(l) => Ok(l.locked_for(key)),
+            Self::Redis(r) => r.locked_for(key, None).await,
+        }
+    }
+
+    /// Records a failed login.
+    pub async fn fail(&self, key: &AttemptKey) -> Result<Failure, StoreUnavailable> {
+        match self {
+            Self::Memory(l) => Ok(l.fail(key)),
+            Self::Redis(r) => r.fail(key, None).await,
+        }
+    }
+
+    /// A successful login resets the key's count.
+    pub async fn succeed(&self, key: &AttemptKey) -> Result<(), StoreUnavailable> {
+        match self {
+            Self::Memory(l) => {
+                l.succeed(key);
+                Ok(())
+            }
+            Self::Redis(r) => r.succeed(key).await,
+        }
+    }
+
+    /// Clears every counter of an account, device counters included (admin unlock).
+    pub async fn unlock(&self, account: &Email) -> Result<(), StoreUnavailable> {
+        match self {
+            Self::Memory(l) => {
+                l.unlock(account);
+                Ok(())
+            }
+            Self::Redis(r) => r.unlock(account).await,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Penalty box
+// ---------------------------------------------------------------------------------------------
+
+/// Milliseconds the key remains blocked (0: not blocked). KEYS[1]: `rampart:pen:{key}`;
+/// ARGV[1]: now (see [`NOW`]).
+const BLOCKED_FOR: &str = r"
+local ends = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if ends > now then
+  return ends - now
+end
+return 0
+";
+
+/// `rampart_core::ratelimit::Penalties::strike`. KEYS[1]: `rampart:pen:{key}`, a hash of
+/// `s` (comma-separated strike times), `level`, `until`, `last`. ARGV: now (see [`NOW`]),
+/// strikes, strike_window_ms, forgive_after_ms, then the steps. Returns {block ms (0: none), level}.
+const STRIKE: &str = r"
+local key = KEYS[1]
+local strikes = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local forgive = tonumber(ARGV[4])
+local f = redis.call('HMGET', key, 's', 'level', 'until', 'last')
+local level = tonumber(f[2] or '0')
+local ends = tonumber(f[3] or '0')
+local last = tonumber(f[4] or '0')
+if level > 0 and now - last >= forgive then
+  level = 0
+end
+local kept = {}
+for t in string.gmatch(f[1] or '', '%d+') do
+  if tonumber(t) + window > now then
+    kept[#kept + 1] = t
+  end
+end
+kept[#kept + 1] = string.format('%d', now)
+local step = 0
+local s = ''
+if #kept >= strikes then
+  step = tonumber(ARGV[5 + level] or ARGV[#ARGV])
+  level = level + 1
+  ends = now + step
+  last = now
+else
+  s = table.concat(kept, ',')
+end
+redis.call('HSET', key, 's', s, 'level', string.format('%d', level),
+  'until', string.format('%d', ends), 'last', string.format('%d', last))
+-- Alive while any of it matters: the strikes' window, the block, the level until forgiven.
+local ttl = window
+if ends - now > ttl then
+  ttl = ends - now
+end
+if level > 0 and last + forgive - now > ttl then
+  ttl = last + forgive - now
+end
+redis.call('PEXPIRE', key, ttl)
+return {step, level}
+";
+
+/// The penalty box in Redis, with the same strikes, window, steps and forgiveness as the
+/// in-memory [`Penalties`], on Redis's clock.
+#[derive(Clone)]
+pub struct RedisPenalties {
+    conn: ConnectionManager,
+    policy: PenaltyPolicy,
+    blocked_for: redis::Script,
+    strike: redis::Script,
+}
+
+fn penalty_key(key: &str) -> String {
+    format!("rampart:pen:{key}")
+}
+
+impl RedisPenalties {
+    /// The penalty box on `limiter`'s connection.
+    pub fn new(limiter: &RedisLimiter, policy: PenaltyPolicy) -> Self {
+        Self {
+            conn: limiter.conn.clone(),
+            policy,
+            blocked_for: redis::Script::new(&format!("{NOW}{BLOCKED_FOR}")),
+            strike: redis::Script::new(&format!("{NOW}{STRIKE}")),
+        }
+    }
+
+    /// Milliseconds the key remains blocked, if it is; at `now_ms` (tests) or on Redis's clock.
+    #[doc(hidden)]
+    pub async fn blocked_for(
+        &self,
+        key: &str,
+        now_ms: Option<u64>,
+    ) -> Result<Option<u64>, StoreUnavailable> {
+        let mut invocation = self.blocked_for.key(penalty_key(key));
+        invocation.arg(now_arg(now_ms));
+        let ms = non_negative(invoke::<i64>(&self.conn, &invocation).await?)?;
+        Ok((ms > 0).then_some(ms))
+    }
+
+    /// Records a refusal; at `now_ms` (tests) or on Redis's clock.
+    #[doc(hidden)]
+    pub async fn strike(
+        &self,
+        key: &str,
+        now_ms: Option<u64>,
+    ) -> Result<Option<Block>, StoreUnavailable> {
+        let p = &self.policy;
+        let mut invocation = self.strike.key(penalty_key(key));
+        invocation
+            .arg(now_arg(now_ms))
+            .arg(p.strikes.max(1))
+            .arg(p.strike_window_ms.max(1))
+            .arg(p.forgive_after_ms);
+        if p.steps_ms.is_empty() {
+            invocation.arg(60_000u64);
+        }
+        for step in &p.steps_ms {
+            invocation.arg(*step);
+        }
+        let (ms, level) = invoke::<(i64, i64)>(&self.conn, &invocation).await?;
+        let ms = non_negative(ms)?;
+        Ok((ms > 0).then(|| Block {
+            duration_ms: ms,
+            level: usize::try_from(level).unwrap_or(0),
+        }))
+    }
+}
+
+/// Where the penalty box is kept.
+pub enum PenaltyStore {
+    /// This process only.
+    Memory(Penalties),
+    /// Redis, shared by every process using it.
+    Redis(RedisPenalties),
+}
+
+impl PenaltyStore {
+    /// Milliseconds the key remains blocked, if it is.
+    pub async fn blocked_for(&self, key: &str) -> Result<Option<u64>, StoreUnavailable> {
+        match self {
+            Self::Memory(p) => Ok(p.blocked_for(key)),
+            Self::Redis(r) => r.blocked_for(key, None).await,
+        }
+    }
+
+    /// Records a refusal; returns the block it started, if any.
+    pub async fn strike(&self, key: &str) -> Result<Option<Block>, StoreUnavailable> {
+        match self {
+            Self::Memory(p) => Ok(p.strike(key)),
+            Self::Redis(r) => r.strike(key, None).await,
         }
     }
 }

@@ -4,14 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rampart_core::lockout::Lockout;
 use rampart_core::passwords::PasswordHasher;
-use rampart_core::ratelimit::{Decision, Limit, Penalties};
+use rampart_core::ratelimit::{Block, Decision, Limit};
 use rampart_core::token::TokenService;
 use rampart_store::Store;
 
 use crate::config::Settings;
-use crate::limits::{Admission, LimiterStore, StoreUnavailable};
+use crate::limits::{Admission, LimiterStore, LockoutStore, PenaltyStore, StoreUnavailable};
 use crate::sessions::SessionCache;
 
 /// Everything a request may need. Cheap to clone.
@@ -32,22 +31,22 @@ pub struct Inner {
     pub sessions: SessionCache,
     /// Rate-limit state.
     pub limits: Limits,
-    /// Failed-login counters and locks.
-    pub lockout: Lockout,
+    /// Failed-login counters and locks: in memory, or in Redis shared by every process.
+    pub lockout: LockoutStore,
 }
 
 /// Rate-limit state: admissions per (policy, key), and the penalty box.
 pub struct Limits {
     /// Sliding-window admissions: in memory, or in Redis shared by every process.
     pub store: LimiterStore,
-    /// Graduated blocks (always this process's memory).
-    pub penalties: Penalties,
+    /// Graduated blocks: in memory, or in Redis shared by every process.
+    pub penalties: PenaltyStore,
     store_errors: AtomicU64,
 }
 
 impl Limits {
     /// Rate-limit state over `store`.
-    pub fn new(store: LimiterStore, penalties: Penalties) -> Self {
+    pub fn new(store: LimiterStore, penalties: PenaltyStore) -> Self {
         Self {
             store,
             penalties,
@@ -65,10 +64,33 @@ impl Limits {
     ) -> Result<(Decision, Option<Admission>), StoreUnavailable> {
         let result = self.store.admit(policy, key, limit).await;
         if let Err(e) = &result {
-            let total = self.store_errors.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(policy, error = %e, failures = total, "ratelimit.store_unavailable");
+            self.store_error(policy, e);
         }
         result
+    }
+
+    /// Logs and counts a failure of the shared store (`what`: the policy or the operation).
+    pub fn store_error(&self, what: &str, e: &StoreUnavailable) {
+        let total = self.store_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(policy = what, error = %e, failures = total, "ratelimit.store_unavailable");
+    }
+
+    /// Milliseconds `key` remains in the penalty box. Fails open: a store that cannot be asked
+    /// must not block every route (the failure is logged and counted).
+    pub async fn blocked_for(&self, key: &str) -> Option<u64> {
+        self.penalties.blocked_for(key).await.unwrap_or_else(|e| {
+            self.store_error("penalties", &e);
+            None
+        })
+    }
+
+    /// Records a refusal of `key`; the block it started, if any. A strike the store cannot
+    /// record is logged and counted, and starts no block.
+    pub async fn strike(&self, key: &str) -> Option<Block> {
+        self.penalties.strike(key).await.unwrap_or_else(|e| {
+            self.store_error("penalties", &e);
+            None
+        })
     }
 
     /// Decisions the store could not make since start (Redis down or too slow).

@@ -12,7 +12,8 @@
 //! store cannot be asked, each policy fails as it is configured (`on_store_error`): `deny`
 //! answers 503 `unavailable` with `Retry-After` (the default for the auth routes, where an
 //! unlimited window is a brute-force window), `allow` skips that policy for the request. Every
-//! failure is logged and counted (`Limits::decide`).
+//! failure is logged and counted (`Limits::decide`). The penalty box is shared through Redis
+//! as well; its checks fail open (a dead Redis must not block every route), logged and counted.
 //!
 //! Threats: brute force and credential stuffing, sign-up abuse, scraping, resource
 //! exhaustion (checklist row 7, OWASP API4). The guarantee is the core's: never more than `max`
@@ -90,10 +91,11 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
     let limits = &state.limits;
     // A block on the IP holds even for requests carrying some user's token, and a block on
     // the user holds from any IP.
-    let blocked = [&client_key, &ip_key]
-        .into_iter()
-        .filter_map(|k| limits.penalties.blocked_for(k))
-        .max();
+    // Fails open (logged and counted): a dead shared store must not block every route.
+    let mut blocked = None;
+    for k in [&client_key, &ip_key] {
+        blocked = blocked.max(limits.blocked_for(k).await);
+    }
     if let Some(ms) = blocked {
         return refuse(ms);
     }
@@ -145,7 +147,7 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
                 // The strike goes to the key the refusing policy limits: a brute-forcer on an
                 // IP-keyed route cannot move its strikes to a throwaway account's token.
                 let mut wait_ms = retry_after_ms;
-                if let Some(block) = limits.penalties.strike(key) {
+                if let Some(block) = limits.strike(key).await {
                     tracing::warn!(
                         key = %key,
                         level = block.level,

@@ -111,7 +111,11 @@ pub async fn unlock(
         .user_by_id(id)
         .await?
         .ok_or(ErrorCode::NotFound)?;
-    state.lockout.unlock(&user.email);
+    if let Err(e) = state.lockout.unlock(&user.email).await {
+        state.limits.store_error("lockout", &e);
+        tracing::warn!(error = %e, "unlock: could not clear the failed-login lock");
+        return Err(ApiError::new(ErrorCode::Unavailable).retry_after(5).into());
+    }
     // The failures that locked the account also used up its per-account login budget; an
     // unlock that left that in place would keep the owner out for the same 15 minutes.
     let shared = AttemptKey::Account(user.email.as_str().to_owned());

@@ -181,7 +181,12 @@ pub async fn login(
     let device_key = state.tokens.device_cookie_key();
     let presented_device = cookie(&headers, DeviceCookie::NAME).ok().flatten();
     let attempt = DeviceCookie::attempt_key(&device_key, &email, presented_device.as_deref());
-    if let Some(ms) = state.lockout.locked_for(&attempt) {
+    // Fails closed like the login policy: a lock that cannot be checked admits no attempt.
+    let locked = state.lockout.locked_for(&attempt).await.map_err(|e| {
+        state.limits.store_error("lockout", &e);
+        ApiError::new(ErrorCode::Unavailable).retry_after(5)
+    })?;
+    if let Some(ms) = locked {
         return Err(ApiError::new(ErrorCode::AccountLocked)
             .retry_after(ms.div_ceil(1000))
             .into());
@@ -216,7 +221,11 @@ pub async fn login(
                 ip = %client.ip,
                 "login failed"
             );
-            if let Failure::Locked(ms) = state.lockout.fail(&attempt) {
+            let failure = state.lockout.fail(&attempt).await.unwrap_or_else(|e| {
+                state.limits.store_error("lockout", &e);
+                Failure::Counted
+            });
+            if let Failure::Locked(ms) = failure {
                 tracing::warn!(
                     user_id = user.as_ref().map(|u| u.id.to_text()).unwrap_or_default(),
                     ip = %client.ip,
@@ -228,7 +237,9 @@ pub async fn login(
             return Err(ErrorCode::InvalidCredentials.into());
         }
     };
-    state.lockout.succeed(&attempt);
+    if let Err(e) = state.lockout.succeed(&attempt).await {
+        state.limits.store_error("lockout", &e);
+    }
     let now = now_ms();
     let refresh = RefreshToken::generate();
     let session_id = SessionId::new();
