@@ -727,3 +727,89 @@ fn create_admin_from_stdin_or_generated_password_makes_a_working_admin() {
     assert_eq!(status, 401, "{json}");
     assert_eq!(json["error"], "invalid_credentials");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several real processes
+// ---------------------------------------------------------------------------------------------
+
+/// Two `rampart serve` processes on one database and one Redis admit a policy's `max`
+/// requests in total, not each. Needs `RAMPART_TEST_REDIS_URL` (scripts/test starts a private
+/// redis-server); without it the test is skipped, except under `CI=true`, where that is a
+/// failure.
+#[test]
+fn two_real_servers_sharing_one_redis_admit_max_in_total() {
+    let Some(redis_url) = std::env::var("RAMPART_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but RAMPART_TEST_REDIS_URL is not set"
+        );
+        eprintln!("skipped: RAMPART_TEST_REDIS_URL not set");
+        return;
+    };
+    let sandbox = Sandbox::new();
+    // One key ring for both processes, made before either starts.
+    sandbox.keys_init(&[]);
+    let policy = format!("two-procs-{}", uuid_like());
+    std::fs::write(
+        sandbox.dir.path().join("rampart.toml"),
+        format!(
+            r#"redis_url = "{redis_url}"
+
+[[rate_limit.policies]]
+name = "{policy}"
+methods = ["GET"]
+routes = ["/api/users/me"]
+max = 4
+window_secs = 600
+"#
+        ),
+    )
+    .unwrap();
+    let mut a = sandbox.start(&["serve", "--listen", "127.0.0.1:0"], &[]);
+    let addr_a = a.wait_until_listening();
+    let mut b = sandbox.start(&["serve", "--listen", "127.0.0.1:0"], &[]);
+    let addr_b = b.wait_until_listening();
+
+    let creds = format!(r#"{{"email":"two@example.com","password":"{PASSWORD}"}}"#);
+    let register = format!(r#"{{"email":"two@example.com","password":"{PASSWORD}","name":"Two"}}"#);
+    assert_eq!(
+        http(addr_a, "POST", "/api/auth/register", &[], &register).0,
+        201
+    );
+    let (status, body) = http(addr_b, "POST", "/api/auth/login", &[], &creds);
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let auth = format!("Bearer {token}");
+
+    let mut admitted = 0;
+    for i in 0..8 {
+        let addr = if i % 2 == 0 { addr_a } else { addr_b };
+        let (status, body) = http(
+            addr,
+            "GET",
+            "/api/users/me",
+            &[("Authorization", &auth)],
+            "",
+        );
+        match status {
+            200 => admitted += 1,
+            429 => assert_eq!(body["error"], "rate_limited", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(
+        admitted, 4,
+        "the two processes together admit max, not max each"
+    );
+}
+
+/// A random-enough suffix without a dependency: the time and the process id.
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}-{:x}", nanos, std::process::id())
+}
