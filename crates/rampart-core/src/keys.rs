@@ -140,7 +140,7 @@ pub enum KeyRingError {
     Usage(String),
 }
 
-fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
+pub(crate) fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
     let mut buf = Zeroizing::new(vec![0u8; n]);
     // The system RNG failing is unrecoverable for a security product; refuse to go on.
     #[allow(clippy::expect_used)]
@@ -151,7 +151,7 @@ fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
 }
 
 /// A fresh key id: 96 random bits, base64url.
-fn new_kid() -> String {
+pub(crate) fn new_kid() -> String {
     B64.encode(&*random_bytes(12))
 }
 
@@ -227,25 +227,11 @@ impl KeyRingFile {
     /// Reads and checks a ring file: it must exist, be readable, be private to its owner,
     /// parse, and hold only strong, well-formed keys.
     pub fn load(path: &Path) -> Result<Self, KeyRingError> {
-        let meta = match fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(KeyRingError::Missing(path.to_owned()));
-            }
-            Err(e) => return Err(KeyRingError::Unreadable(path.to_owned(), e)),
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyRingError::Permissions(path.to_owned(), mode));
-            }
-        }
-        let _ = meta;
-        let text = Zeroizing::new(
-            fs::read_to_string(path).map_err(|e| KeyRingError::Unreadable(path.to_owned(), e))?,
-        );
+        let text = read_private(path).map_err(|e| match e {
+            PrivateFileError::Missing => KeyRingError::Missing(path.to_owned()),
+            PrivateFileError::Unreadable(e) => KeyRingError::Unreadable(path.to_owned(), e),
+            PrivateFileError::Permissions(mode) => KeyRingError::Permissions(path.to_owned(), mode),
+        })?;
         let ring: Self = serde_json::from_str(&text).map_err(|e| {
             KeyRingError::Malformed(path.to_owned(), format!("not a key ring document ({e})"))
         })?;
@@ -337,18 +323,56 @@ impl KeyRingFile {
     /// Writes the ring atomically (temp file + rename) with mode 0600.
     pub fn save(&self, path: &Path) -> Result<(), KeyRingError> {
         let write_err = |e| KeyRingError::Write(path.to_owned(), e);
-        let dir = path.parent().unwrap_or_else(|| Path::new("."));
-        fs::create_dir_all(dir).map_err(write_err)?;
         let json = Zeroizing::new(
             serde_json::to_string_pretty(self)
                 .map_err(|e| write_err(std::io::Error::other(e.to_string())))?,
         );
-        let mut tmp = tempfile_in(dir).map_err(write_err)?;
-        tmp.1.write_all(json.as_bytes()).map_err(write_err)?;
-        tmp.1.sync_all().map_err(write_err)?;
-        fs::rename(&tmp.0, path).map_err(write_err)?;
-        Ok(())
+        write_private(path, &json).map_err(write_err)
     }
+}
+
+/// Why a private file (key ring, audit key) could not be read.
+#[derive(Debug)]
+pub(crate) enum PrivateFileError {
+    /// No file at the path.
+    Missing,
+    /// It exists but cannot be read.
+    Unreadable(std::io::Error),
+    /// Group or others may read or write it (the mode).
+    Permissions(u32),
+}
+
+/// Reads a file that must be private to its owner (mode 0600 or stricter on Unix).
+pub(crate) fn read_private(path: &Path) -> Result<Zeroizing<String>, PrivateFileError> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PrivateFileError::Missing);
+        }
+        Err(e) => return Err(PrivateFileError::Unreadable(e)),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(PrivateFileError::Permissions(mode));
+        }
+    }
+    let _ = meta;
+    fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(PrivateFileError::Unreadable)
+}
+
+/// Writes `text` atomically (temp file + fsync + rename) with mode 0600.
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile_in(dir)?;
+    tmp.1.write_all(text.as_bytes())?;
+    tmp.1.sync_all()?;
+    fs::rename(&tmp.0, path)
 }
 
 /// Creates a new file readable only by its owner, next to where the ring will live.

@@ -13,7 +13,10 @@
 //! - [`net`]: the client's IP behind trusted reverse proxies (`X-Forwarded-For`).
 //! - [`headers`]: the security headers every response carries.
 //! - [`secrets`]: what makes a secret fit for production.
+//! - [`audit`]: the tamper-evident audit chain, its checkpoints and their verification.
+//! - [`redact`]: the one redaction function for logs and audit metadata.
 
+pub mod audit;
 pub mod collections;
 pub mod common_passwords;
 pub mod domain;
@@ -25,5 +28,6 @@ pub mod net;
 pub mod origin;
 pub mod passwords;
 pub mod ratelimit;
+pub mod redact;
 pub mod secrets;
 pub mod token;
