@@ -100,8 +100,30 @@ fn map_conflict(e: sqlx::Error) -> StoreError {
     }
 }
 
+mod audit;
 mod records;
+pub use audit::{AUDIT_SCHEMA, AuditFilter, AuditStore, CheckpointEvery};
 pub use records::UpdateOutcome;
+
+/// Creates `path` readable by its owner only, if it does not exist yet; SQLite gives its
+/// -wal and -shm files the same permissions.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Database(sqlx::Error::Io(e))),
+    }
+}
 
 /// A user as stored.
 #[derive(Debug, Clone)]
@@ -263,22 +285,7 @@ struct SessionAuthRow {
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and migrates it.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
-        // Create the file readable by its owner only; SQLite gives its -wal and -shm files the
-        // same permissions.
-        if !path.exists() {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            match options.open(path) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(StoreError::Database(sqlx::Error::Io(e))),
-            }
-        }
+        create_private_file(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
