@@ -9,23 +9,27 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use http::StatusCode;
+use rampart_core::audit::{AuditKey, AuditKeyError};
 use rampart_core::error::ErrorCode;
 use rampart_core::keys::{KeyRingError, KeyRingFile};
 use rampart_core::lockout::{Lockout, LockoutPolicy};
 use rampart_core::passwords::PasswordHasher;
 use rampart_core::ratelimit::{Clock, MemoryLimiter, Penalties, PenaltyPolicy, SystemClock};
 use rampart_core::token::{TokenService, TokenSettings};
-use rampart_store::Store;
+use rampart_store::{AuditStore, Store};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::{ConfigError, Database, Mode, Settings};
+use crate::audit;
+use crate::audit::Auditor;
+use crate::config::{AuditDatabase, ConfigError, Database, Mode, Settings};
 use crate::error::AppError;
 use crate::limits::{
     LimiterStore, LockoutStore, PenaltyStore, RedisLimiter, RedisLockout, RedisPenalties,
 };
+use crate::metrics::Metrics;
 use crate::middleware::{
     authenticate, cors, envelope, methods, ratelimit, request_id, security_headers,
 };
@@ -46,9 +50,9 @@ pub enum StartupError {
 }
 
 /// The whole pipeline around the routes. Read bottom-up as the order a request passes
-/// through: request id, security headers, CORS, error envelope, method allowlist, body cap,
-/// timeout, authentication, rate limiting, then the route's own extractors (validation,
-/// authorization) and handler.
+/// through: request id, access log (and the request's audit context), security headers, CORS,
+/// error envelope, audit recording, method allowlist, body cap, timeout, authentication, rate
+/// limiting, then the route's own extractors (validation, authorization) and handler.
 pub fn router(state: AppState) -> Router {
     let allowlist = Arc::new(state.settings.cors.clone());
     let timeout = state.settings.request_timeout;
@@ -66,10 +70,12 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(from_fn(methods::allowlist))
+        .layer(from_fn_with_state(state.clone(), audit::record))
         .layer(from_fn(envelope::render))
         .layer(cors::layer(Arc::clone(&allowlist)))
         .layer(from_fn_with_state(allowlist, cors::strip_for_disallowed))
         .layer(from_fn(security_headers::apply))
+        .layer(from_fn_with_state(state.clone(), audit::access_log))
         .layer(from_fn(request_id::assign))
         .with_state(state)
 }
@@ -145,6 +151,45 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     }
 }
 
+/// Loads the audit key. Development creates it on first start; production only reads it.
+pub fn load_audit_key(settings: &Settings) -> Result<AuditKey, ConfigError> {
+    let path = &settings.audit_key;
+    let as_config = |e: AuditKeyError| ConfigError {
+        setting: "audit.key_file".into(),
+        reason: e.to_string(),
+    };
+    match (AuditKey::load(path), settings.mode) {
+        (Ok(key), _) => Ok(key),
+        (Err(AuditKeyError::Missing(_)), Mode::Development) => {
+            let key = AuditKey::create(path).map_err(as_config)?;
+            tracing::info!(path = %path.display(), kid = key.kid(), "generated a development audit key (mode 0600)");
+            Ok(key)
+        }
+        (Err(e), _) => Err(as_config(e)),
+    }
+}
+
+/// Opens the audit trail's store (`create`: create and migrate it if needed; without it, a
+/// missing trail is an error).
+pub async fn open_audit_store(settings: &Settings, create: bool) -> anyhow::Result<AuditStore> {
+    use anyhow::Context;
+    match &settings.audit_database {
+        AuditDatabase::Sqlite(path) => {
+            if create && let Some(dir) = path.parent() {
+                create_private_dir(dir).with_context(|| {
+                    format!("cannot create the audit directory {}", dir.display())
+                })?;
+            }
+            AuditStore::open_sqlite(path, create)
+                .await
+                .with_context(|| format!("cannot open the audit trail {}", path.display()))
+        }
+        AuditDatabase::Postgres(url) => AuditStore::open_postgres(url.expose_secret(), create)
+            .await
+            .context("cannot open the audit trail on PostgreSQL"),
+    }
+}
+
 /// Creates a directory readable only by its owner (it will hold the database and keys).
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.as_os_str().is_empty() || dir.exists() {
@@ -196,7 +241,13 @@ pub async fn build_state_with_clock(
         setting: "tokens.key_ring".into(),
         reason: e.to_string(),
     })?;
+    let audit_key = load_audit_key(&settings)?;
     let store = open_store(&settings).await?;
+    let audit = Auditor::new(
+        open_audit_store(&settings, true).await?,
+        audit_key,
+        settings.audit_checkpoint_every,
+    );
     for spec in &settings.collections {
         store.ensure_collection(spec).await.map_err(|e| {
             StartupError::Other(anyhow::anyhow!(
@@ -256,6 +307,8 @@ pub async fn build_state_with_clock(
         sessions,
         limits,
         lockout,
+        metrics: Metrics::new(),
+        audit,
     })))
 }
 
@@ -293,6 +346,7 @@ pub fn spawn_key_ring_watcher(state: AppState, every: Duration) -> tokio::task::
 /// A server bound to its address, ready to run.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -304,7 +358,24 @@ impl Application {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-        Ok(Self { listener, state })
+        let metrics_listener = match state.settings.metrics_listen {
+            None => None,
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on {addr} for metrics (metrics.listen): {e}")
+            })?),
+        };
+        Ok(Self {
+            listener,
+            metrics_listener,
+            state,
+        })
+    }
+
+    /// The private metrics listener's address, when enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The bound address.
@@ -323,9 +394,39 @@ impl Application {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, mode = ?self.state.settings.mode, "rampart listening on http://{addr}");
         let watcher = spawn_key_ring_watcher(self.state.clone(), Duration::from_secs(2));
+        let checkpointer = audit::spawn_checkpointer(
+            self.state.clone(),
+            self.state.settings.audit_checkpoint_interval,
+        );
+        let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(());
+        let metrics = self.metrics_listener.map(|listener| {
+            let addr = listener.local_addr().ok();
+            tracing::info!(addr = ?addr, "metrics listening (private)");
+            let app = crate::metrics::router(self.state.clone());
+            let settings = self.state.settings.clone();
+            let mut stopped = metrics_stopped;
+            tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.changed().await;
+                };
+                if let Err(e) = crate::serve::serve(listener, app, &settings, shutdown).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            })
+        });
         let app = router(self.state.clone());
         crate::serve::serve(self.listener, app, &self.state.settings, shutdown).await?;
         watcher.abort();
+        checkpointer.abort();
+        drop(stop_metrics);
+        if let Some(task) = metrics {
+            let _ = task.await;
+        }
+        // The shutdown checkpoint: everything answered so far is covered by a signature.
+        if let Err(e) = self.state.audit.checkpoint().await {
+            tracing::error!(error = %e, "audit checkpoint at shutdown failed");
+        }
+        self.state.audit.store().close().await;
         self.state.store.close().await;
         tracing::info!("rampart stopped");
         Ok(())

@@ -22,6 +22,8 @@ use rampart_core::passwords::HashCost;
 use rampart_core::ratelimit::{KeyKind, Limit, OnStoreError, Policy, default_policies};
 use serde::{Deserialize, Serialize};
 
+pub use crate::logging::LogFormat;
+
 /// Raw configuration as written in `rampart.toml`. Every field is documented where declared;
 /// `rampart config check` prints the effective values with secrets masked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +56,12 @@ pub struct RawConfig {
     pub network: RawNetwork,
     /// Rate limiting.
     pub rate_limit: RawRateLimit,
+    /// The audit trail.
+    pub audit: RawAudit,
+    /// Logging.
+    pub log: RawLog,
+    /// The private metrics listener.
+    pub metrics: RawMetrics,
     /// Declared collections (`[[collections]]`), served at `/api/collections/{name}/records`.
     pub collections: Vec<RawCollection>,
     /// Where the configuration came from (for error messages); not a setting.
@@ -222,8 +230,84 @@ impl Default for RawConfig {
             sessions: RawSessions::default(),
             network: RawNetwork::default(),
             rate_limit: RawRateLimit::default(),
+            audit: RawAudit::default(),
+            log: RawLog::default(),
+            metrics: RawMetrics::default(),
             collections: Vec::new(),
             source: "defaults".into(),
+        }
+    }
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAudit {
+    /// The trail's SQLite file when the application runs on SQLite; empty (default):
+    /// `audit.sqlite3` in `data_dir`. Kept apart from the application's database.
+    pub path: String,
+    /// `postgres://...` for a separate PostgreSQL database holding the trail; empty (default):
+    /// the application's PostgreSQL database, in its own schema `rampart_audit`. Secret:
+    /// masked by `config check`.
+    pub database_url: String,
+    /// The Ed25519 key that signs checkpoints (never the token-signing key); empty (default):
+    /// `audit-key.json` in `data_dir`. Development creates it; production requires it
+    /// (`rampart audit init-key`). Keep a copy of its public part away from the database host.
+    pub key_file: String,
+    /// Sign the chain's head after this many entries (default 100). Entries after the last
+    /// checkpoint can be cut off without detection, so smaller is safer.
+    pub checkpoint_every: u32,
+    /// ... and at least this often while entries arrive, in seconds (default 60); and at shutdown.
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        Self {
+            path: String::new(),
+            database_url: String::new(),
+            key_file: String::new(),
+            checkpoint_every: 100,
+            checkpoint_interval_secs: 60,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    /// `json` or `text`; empty (default): JSON in production, text in development.
+    pub format: String,
+    /// Level or filter (`info`, `warn,rampart::request=info`); `RUST_LOG` overrides it.
+    /// Default `info`.
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: String::new(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMetrics {
+    /// Address of the private listener serving Prometheus `GET /metrics` (default
+    /// `127.0.0.1:9464`, loopback); empty disables it. Never the public listener: metrics
+    /// reveal traffic, error rates and user counts. A non-loopback address is refused in
+    /// production unless it is a private (RFC 1918 / ULA) address.
+    pub listen: String,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".into(),
         }
     }
 }
@@ -397,6 +481,9 @@ const ENV_KEYS: &[&str] = &[
     "sessions",
     "network",
     "rate_limit",
+    "audit",
+    "log",
+    "metrics",
 ];
 
 /// A configuration problem: which setting, and why. Start-up prints it and exits with code 2.
@@ -474,6 +561,15 @@ pub enum Mode {
     Production,
 }
 
+/// Where the audit trail lives.
+#[derive(Debug, Clone)]
+pub enum AuditDatabase {
+    /// Its own SQLite file.
+    Sqlite(PathBuf),
+    /// PostgreSQL (schema `rampart_audit`) at this URL.
+    Postgres(secrecy::SecretString),
+}
+
 /// Where data lives.
 #[derive(Debug, Clone)]
 pub enum Database {
@@ -546,6 +642,20 @@ pub struct Settings {
     pub login_account_limit: Option<Limit>,
     /// Most rate-limit, penalty and lockout entries held in memory.
     pub rate_limit_max_keys: usize,
+    /// Where the audit trail is stored.
+    pub audit_database: AuditDatabase,
+    /// The audit key file.
+    pub audit_key: PathBuf,
+    /// Checkpoint after this many entries.
+    pub audit_checkpoint_every: i64,
+    /// Checkpoint at least this often while entries arrive.
+    pub audit_checkpoint_interval: Duration,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Log level or filter (`RUST_LOG` overrides it).
+    pub log_level: String,
+    /// The private metrics listener (`None`: disabled).
+    pub metrics_listen: Option<SocketAddr>,
     /// Validated collection declarations.
     pub collections: Vec<CollectionSpec>,
     /// Settings that are unsafe but tolerated in development; logged at start.
@@ -727,6 +837,100 @@ impl Settings {
         let collections = build_schema(&raw.collections)
             .map_err(|e| bad("collections", format!("{e} (in {})", raw.source)))?;
 
+        let a = &raw.audit;
+        let audit_database = if !a.database_url.trim().is_empty() {
+            if !(a.database_url.starts_with("postgres://")
+                || a.database_url.starts_with("postgresql://"))
+            {
+                return Err(bad(
+                    "audit.database_url",
+                    "must be a postgres:// URL, or empty",
+                ));
+            }
+            AuditDatabase::Postgres(a.database_url.clone().into())
+        } else {
+            match &database {
+                Database::Postgres(url) => AuditDatabase::Postgres(url.clone()),
+                Database::Sqlite(_) if a.path.trim().is_empty() => {
+                    AuditDatabase::Sqlite(raw.data_dir.join("audit.sqlite3"))
+                }
+                Database::Sqlite(_) => AuditDatabase::Sqlite(PathBuf::from(&a.path)),
+            }
+        };
+        if let (AuditDatabase::Sqlite(trail), Database::Sqlite(app)) = (&audit_database, &database)
+            && trail == app
+        {
+            return Err(bad(
+                "audit.path",
+                "must not be the application's database file",
+            ));
+        }
+        let audit_key = if a.key_file.trim().is_empty() {
+            raw.data_dir.join("audit-key.json")
+        } else {
+            PathBuf::from(&a.key_file)
+        };
+        if audit_key == key_ring {
+            return Err(bad(
+                "audit.key_file",
+                "must not be the token key ring: the audit key signs nothing else",
+            ));
+        }
+        if !(1..=1_000_000).contains(&a.checkpoint_every) {
+            return Err(bad("audit.checkpoint_every", "must be from 1 to 1000000"));
+        }
+        if !(1..=86_400).contains(&a.checkpoint_interval_secs) {
+            return Err(bad(
+                "audit.checkpoint_interval_secs",
+                "must be from 1 to 86400",
+            ));
+        }
+
+        let log_format = match (raw.log.format.as_str(), mode) {
+            ("json", _) | ("", Mode::Production) => LogFormat::Json,
+            ("text", _) | ("", Mode::Development) => LogFormat::Text,
+            (other, _) => {
+                return Err(bad("log.format", format!("{other:?} is not json or text")));
+            }
+        };
+        if raw.log.level.trim().is_empty() {
+            return Err(bad("log.level", "must not be empty (for example info)"));
+        }
+
+        let metrics_listen = if raw.metrics.listen.trim().is_empty() {
+            None
+        } else {
+            let addr: SocketAddr = raw.metrics.listen.parse().map_err(|_| {
+                bad(
+                    "metrics.listen",
+                    format!("{:?} is not an ip:port address", raw.metrics.listen),
+                )
+            })?;
+            if addr.port() != 0 && addr.port() == listen.port() {
+                return Err(bad(
+                    "metrics.listen",
+                    "must not be the public listener's port: metrics stay private",
+                ));
+            }
+            let private = match addr.ip() {
+                std::net::IpAddr::V4(ip) => ip.is_loopback() || ip.is_private(),
+                std::net::IpAddr::V6(ip) => {
+                    ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00
+                }
+            };
+            if !private {
+                let msg = format!(
+                    "{addr} is reachable from outside; serve metrics on loopback or a private \
+                     network"
+                );
+                if production {
+                    return Err(bad("metrics.listen", msg));
+                }
+                warnings.push(format!("metrics.listen: {msg}"));
+            }
+            Some(addr)
+        };
+
         Ok(Self {
             mode,
             listen,
@@ -758,6 +962,13 @@ impl Settings {
             rate_limits,
             login_account_limit,
             rate_limit_max_keys: rl.max_keys,
+            audit_database,
+            audit_key,
+            audit_checkpoint_every: i64::from(a.checkpoint_every),
+            audit_checkpoint_interval: Duration::from_secs(a.checkpoint_interval_secs),
+            log_format,
+            log_level: raw.log.level.clone(),
+            metrics_listen,
             collections,
             warnings,
         })
@@ -794,6 +1005,9 @@ pub fn masked(raw: &RawConfig) -> String {
     }
     if !shown.redis_url.is_empty() {
         shown.redis_url = mask_url_password(&shown.redis_url);
+    }
+    if !shown.audit.database_url.is_empty() {
+        shown.audit.database_url = mask_url_password(&shown.audit.database_url);
     }
     toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
 }

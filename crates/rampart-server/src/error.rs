@@ -19,7 +19,14 @@ pub enum AppError {
     Api(ApiError),
     /// Something broke; the client gets a generic 500 and the log gets the cause.
     Internal(String),
+    /// The database failed: the response is `error`, the log gets the cause (if any), and the
+    /// failure is counted in the metrics.
+    Store(ApiError, Option<String>),
 }
+
+/// Marks a response whose failure came from the database (the metrics count it).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreFailure;
 
 impl AppError {
     /// An internal error with its cause.
@@ -50,9 +57,10 @@ impl From<StoreError> for AppError {
                 ) =>
             {
                 tracing::error!(error = %sqlx_error, "store unavailable");
-                Self::Api(ApiError::new(ErrorCode::Unavailable).retry_after(5))
+                Self::Store(ApiError::new(ErrorCode::Unavailable).retry_after(5), None)
             }
-            other => Self::Internal(other.to_string()),
+            StoreError::Conflict => Self::Internal(e.to_string()),
+            other => Self::Store(ApiError::new(ErrorCode::Internal), Some(other.to_string())),
         }
     }
 }
@@ -81,6 +89,14 @@ impl IntoResponse for AppError {
             AppError::Internal(cause) => {
                 let mut res = error_response(ApiError::new(ErrorCode::Internal));
                 res.extensions_mut().insert(InternalCause(cause));
+                res
+            }
+            AppError::Store(e, cause) => {
+                let mut res = error_response(e);
+                if let Some(cause) = cause {
+                    res.extensions_mut().insert(InternalCause(cause));
+                }
+                res.extensions_mut().insert(StoreFailure);
                 res
             }
         }

@@ -2,10 +2,13 @@
 //! accept loop. Security decisions come from `rampart-core`; SQL lives in `rampart-store`.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod logging;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;

@@ -402,6 +402,63 @@ pub fn document(collections: &[CollectionSpec]) -> Value {
             "responses": { "204": { "description": "Unlocked." } }
         })),
     }));
+    let nullable = |t: &str| json!({ "type": [t, "null"] });
+    let entry = json!({
+        "type": "object",
+        "properties": {
+            "seq": { "type": "integer", "minimum": 1 },
+            "timestamp": { "type": "string", "format": "date-time" },
+            "action": { "type": "string" },
+            "actor": { "type": "object", "properties": {
+                "user_id": nullable("string"), "ip": { "type": "string" }, "user_agent": { "type": "string" }
+            }, "required": ["user_id", "ip", "user_agent"], "additionalProperties": false },
+            "target": { "oneOf": [{ "type": "null" }, { "type": "object", "properties": {
+                "type": { "type": "string" }, "id": { "type": "string" }
+            }, "required": ["type", "id"], "additionalProperties": false }] },
+            "result": { "type": "string", "enum": ["success", "failure", "denied"] },
+            "request_id": nullable("string"),
+            "metadata": {},
+            "prev_hash": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+            "hash": { "type": "string", "pattern": "^[0-9a-f]{64}$" }
+        },
+        "required": ["seq", "timestamp", "action", "actor", "target", "result", "request_id", "metadata", "prev_hash", "hash"],
+        "additionalProperties": false
+    });
+    let filter = |name: &str, format: Option<&str>| {
+        let mut schema = json!({ "type": "string", "maxLength": 128 });
+        if let Some(f) = format {
+            schema["format"] = json!(f);
+        }
+        json!({ "name": name, "in": "query", "schema": schema })
+    };
+    paths.insert("/api/admin/audit".into(), json!({ "get": op("The audit trail, newest first (admin)", true, json!({
+        "parameters": [
+            filter("action", None), filter("actor", Some("uuid")), filter("target_type", None),
+            filter("target_id", None), filter("since", Some("date-time")), filter("until", Some("date-time")),
+            { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": PageLimit::MAX } },
+            { "name": "cursor", "in": "query", "schema": { "type": "string", "maxLength": 64 } }
+        ],
+        "responses": { "200": ok("A page of entries.", json!({
+            "type": "object",
+            "properties": { "entries": { "type": "array", "items": entry }, "next_cursor": nullable("string") },
+            "required": ["entries", "next_cursor"], "additionalProperties": false
+        })) }
+    })) }));
+    paths.insert("/api/admin/audit/verify".into(), json!({ "get": op("Verify the audit chain and its signed checkpoints (admin)", true, json!({
+        "responses": { "200": ok("The verification report.", json!({
+            "type": "object",
+            "properties": {
+                "status": { "type": "string", "enum": ["intact", "tampered"] },
+                "entries": { "type": "integer" },
+                "checkpoints": { "type": "integer" },
+                "head": {},
+                "last_checkpoint": {},
+                "first_broken": {}
+            },
+            "required": ["status", "entries", "checkpoints", "head", "last_checkpoint", "first_broken"],
+            "additionalProperties": false
+        })) }
+    })) }));
     for spec in collections {
         collection_schemas(spec, &mut schemas);
         collection_paths(spec, &mut paths);

@@ -33,6 +33,10 @@ pub struct Inner {
     pub limits: Limits,
     /// Failed-login counters and locks: in memory, or in Redis shared by every process.
     pub lockout: LockoutStore,
+    /// Prometheus counters and histograms of this server, served on the private listener.
+    pub metrics: crate::metrics::Metrics,
+    /// The audit trail and the key that signs its checkpoints.
+    pub audit: crate::audit::Auditor,
 }
 
 /// Rate-limit state: admissions per (policy, key), and the penalty box.

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use rampart_core::audit::{Actor, AuditKey, Event, Outcome, Target};
 use rampart_core::domain::{DisplayName, Email, NewPassword, Role, UserId};
 use rampart_core::keys::KeyRingFile;
 use rampart_core::passwords::PasswordHasher;
@@ -59,6 +60,22 @@ enum Command {
     /// Manage the token-signing key ring.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the chain and its signed checkpoints; name the first broken entry.
+    /// Exit code 0 intact, 1 tampered, 2 unable to read.
+    Verify {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the audit key that signs checkpoints (refuses to overwrite one).
+    InitKey,
 }
 
 #[derive(Subcommand)]
@@ -117,18 +134,6 @@ fn settings(
     Ok((raw, settings))
 }
 
-fn init_logging(mode: Mode) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match mode {
-        Mode::Production => builder.json().init(),
-        Mode::Development => builder.init(),
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let listen = match &cli.command {
@@ -139,7 +144,12 @@ fn main() -> ExitCode {
         Ok(pair) => pair,
         Err(e) => return config_failure(&e),
     };
-    init_logging(settings.mode);
+    if let Err(e) = rampart_server::logging::init(settings.log_format, &settings.log_level) {
+        return config_failure(&ConfigError {
+            setting: "log.level".into(),
+            reason: e,
+        });
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,7 +160,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(async move {
+    let result: Result<(), Failure> = runtime.block_on(async move {
         match cli.command {
             Command::Serve { .. } => serve(settings).await,
             Command::Config(ConfigCmd::Check) => {
@@ -171,12 +181,31 @@ fn main() -> ExitCode {
                 name,
                 generate_password,
             }) => create_admin(&settings, &email, &name, generate_password).await,
-            Command::Keys(cmd) => keys(&settings, cmd),
+            Command::Keys(cmd) => keys(&settings, cmd).await,
+            Command::Audit(AuditCmd::Verify { json }) => {
+                return audit_verify(&settings, json).await;
+            }
+            Command::Audit(AuditCmd::InitKey) => {
+                let key = AuditKey::create(&settings.audit_key).map_err(|e| ConfigError {
+                    setting: "audit.key_file".into(),
+                    reason: e.to_string(),
+                })?;
+                let mut out = std::io::stdout().lock();
+                writeln!(
+                    out,
+                    "created {} (key id {}); keep a copy of it off this host",
+                    settings.audit_key.display(),
+                    key.kid()
+                )
+                .context("stdout")?;
+                Ok(())
+            }
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(e)) => config_failure(&e),
+        Err(Failure::Exit(code)) => ExitCode::from(code),
         Err(Failure::Other(e)) => {
             tracing::error!("{e:#}");
             eprintln!("rampart: {e:#}");
@@ -193,6 +222,8 @@ fn config_failure(e: &ConfigError) -> ExitCode {
 enum Failure {
     Config(ConfigError),
     Other(anyhow::Error),
+    /// Already reported; exit with this code.
+    Exit(u8),
 }
 
 impl From<ConfigError> for Failure {
@@ -309,7 +340,94 @@ async fn create_admin(
     Ok(())
 }
 
-fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), Failure> {
+/// `rampart audit verify`: 0 intact, 1 tampered, 2 unable to read (missing trail or key,
+/// database unreachable).
+async fn audit_verify(settings: &Settings, as_json: bool) -> Result<(), Failure> {
+    let unreadable = |what: String| -> Result<(), Failure> {
+        eprintln!("rampart: cannot verify the audit trail: {what}");
+        Err(Failure::Exit(2))
+    };
+    let key = match AuditKey::load(&settings.audit_key) {
+        Ok(key) => key,
+        Err(e) => return unreadable(e.to_string()),
+    };
+    let store = match rampart_server::app::open_audit_store(settings, false).await {
+        Ok(store) => store,
+        Err(e) => return unreadable(format!("{e:#}")),
+    };
+    let report = match store.verify(key.verifying_keys()).await {
+        Ok(report) => report,
+        Err(e) => return unreadable(e.to_string()),
+    };
+    store.close().await;
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        let problem = report
+            .problem
+            .as_ref()
+            .map(|p| serde_json::json!({ "seq": p.seq, "kind": p.kind, "message": p.to_string() }));
+        let doc = serde_json::json!({
+            "status": if report.intact() { "intact" } else { "tampered" },
+            "entries": report.entries,
+            "checkpoints": report.checkpoints,
+            "head": report.head.as_ref().map(|(seq, hash)| serde_json::json!({"seq": seq, "hash": hash})),
+            "last_checkpoint": report.last_checkpoint.as_ref().map(|c| c.seq),
+            "first_broken": problem,
+        });
+        writeln!(out, "{doc}").context("stdout")?;
+    } else {
+        match &report.problem {
+            None => writeln!(
+                out,
+                "audit trail intact: {} entries, {} checkpoints, last checkpoint at entry {}",
+                report.entries,
+                report.checkpoints,
+                report.last_checkpoint.as_ref().map_or(0, |c| c.seq)
+            ),
+            Some(p) => writeln!(out, "audit trail TAMPERED: {p}"),
+        }
+        .context("stdout")?;
+    }
+    if report.intact() {
+        Ok(())
+    } else {
+        Err(Failure::Exit(1))
+    }
+}
+
+/// Records a key-ring change in the audit trail, as done from this host's command line.
+async fn audit_key_change(
+    settings: &Settings,
+    action: &'static str,
+    kid: &str,
+) -> Result<(), Failure> {
+    let key = rampart_server::app::load_audit_key(settings)?;
+    let store = rampart_server::app::open_audit_store(settings, true).await?;
+    let auditor = rampart_server::audit::Auditor::new(store, key, settings.audit_checkpoint_every);
+    let event = Event::new(
+        action,
+        Actor {
+            user_id: None,
+            ip: "local".into(),
+            user_agent: "rampart-cli".into(),
+        },
+        Some(Target {
+            kind: "key".into(),
+            id: kid.to_owned(),
+        }),
+        Outcome::Success,
+        None,
+        serde_json::json!({ "algorithm": settings.alg.as_str() }),
+    );
+    auditor
+        .append(&[event])
+        .await
+        .context("the key ring changed, but the audit trail could not record it")?;
+    auditor.store().close().await;
+    Ok(())
+}
+
+async fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), Failure> {
     let path = &settings.key_ring;
     let now = i64::try_from(
         std::time::SystemTime::now()
@@ -337,6 +455,21 @@ fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), Failure> {
             }
             let ring = KeyRingFile::generate(settings.alg, now);
             ring.save(path).map_err(key_err)?;
+            // The audit key is a separate key with a separate file; a first set-up needs both.
+            if !settings.audit_key.exists() {
+                let audit = AuditKey::create(&settings.audit_key).map_err(|e| ConfigError {
+                    setting: "audit.key_file".into(),
+                    reason: e.to_string(),
+                })?;
+                writeln!(
+                    out,
+                    "created the audit key {} (key id {})",
+                    settings.audit_key.display(),
+                    audit.kid()
+                )
+                .context("stdout")?;
+            }
+            audit_key_change(settings, "keys.initialized", &ring.active).await?;
             writeln!(
                 out,
                 "created {} with active key {} ({})",
@@ -350,6 +483,7 @@ fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), Failure> {
             let mut ring = KeyRingFile::load(path).map_err(key_err)?;
             let kid = ring.rotate(settings.alg, now);
             ring.save(path).map_err(key_err)?;
+            audit_key_change(settings, "keys.rotated", &kid).await?;
             writeln!(
                 out,
                 "new active key {kid} ({}); running servers pick it up within 2 seconds",
@@ -361,6 +495,7 @@ fn keys(settings: &Settings, cmd: KeysCmd) -> Result<(), Failure> {
             let mut ring = KeyRingFile::load(path).map_err(key_err)?;
             ring.retire(&kid).map_err(key_err)?;
             ring.save(path).map_err(key_err)?;
+            audit_key_change(settings, "keys.retired", &kid).await?;
             writeln!(out, "retired {kid}; tokens it signed no longer verify").context("stdout")?;
         }
         KeysCmd::List => {

@@ -23,8 +23,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue};
+use rampart_core::audit::{Outcome, Target};
 use rampart_core::error::{ApiError, ErrorCode};
 use rampart_core::ratelimit::{Decision, KeyKind, OnStoreError, Policy, ip_key};
+use serde_json::json;
 
 use super::authenticate::Principal;
 use crate::error::error_response;
@@ -88,6 +90,27 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
     // Owned: the request body is not `Sync`, so nothing may borrow the request across the
     // store's await.
     let method = req.method().clone();
+    let context = req
+        .extensions()
+        .get::<crate::audit::RequestContext>()
+        .cloned()
+        .unwrap_or_default();
+    let blocked_event = |policy: &str, key: &str, retry_after_ms: u64| {
+        context.record(
+            "ratelimit.blocked",
+            Some(Target {
+                kind: "route".into(),
+                id: route.clone(),
+            }),
+            Outcome::Denied,
+            json!({
+                "policy": policy,
+                "key": key,
+                "method": method.as_str(),
+                "retry_after_secs": retry_after_ms.div_ceil(1000),
+            }),
+        );
+    };
     let limits = &state.limits;
     // A block on the IP holds even for requests carrying some user's token, and a block on
     // the user holds from any IP.
@@ -97,6 +120,8 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
         blocked = blocked.max(limits.blocked_for(k).await);
     }
     if let Some(ms) = blocked {
+        state.metrics.ratelimit("penalty", "blocked");
+        blocked_event("penalty", &client_key, ms);
         return refuse(ms);
     }
     // The most constrained admitted policy sets the headers.
@@ -119,21 +144,26 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
                 admitted.extend(admission);
                 decision
             }
-            Err(_) => match policy.on_store_error {
-                OnStoreError::Deny => {
-                    for a in admitted {
-                        limits.store.undo(a).await;
+            Err(_) => {
+                state.metrics.ratelimit(&policy.name, "store_error");
+                state.metrics.store_error("redis");
+                match policy.on_store_error {
+                    OnStoreError::Deny => {
+                        for a in admitted {
+                            limits.store.undo(a).await;
+                        }
+                        return store_down();
                     }
-                    return store_down();
+                    OnStoreError::Allow => continue,
                 }
-                OnStoreError::Allow => continue,
-            },
+            }
         };
         match decision {
             Decision::Allow {
                 remaining,
                 reset_ms,
             } => {
+                state.metrics.ratelimit(&policy.name, "allowed");
                 let reset = reset_ms.div_ceil(1000);
                 if tightest.is_none_or(|(_, r, _)| remaining < r) {
                     tightest = Some((policy, remaining, reset));
@@ -141,6 +171,8 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
             }
             Decision::Deny { retry_after_ms } => {
                 tracing::info!(policy = %policy.name, key = %key, route = %route, "rate limited");
+                state.metrics.ratelimit(&policy.name, "blocked");
+                blocked_event(&policy.name, key, retry_after_ms);
                 for a in admitted {
                     limits.store.undo(a).await;
                 }

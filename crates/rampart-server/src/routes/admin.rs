@@ -6,12 +6,14 @@ use axum::extract::{Path, State};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use http::StatusCode;
+use rampart_core::audit::Outcome;
 use rampart_core::domain::{Invalid, PageLimit, Role, UserId};
 use rampart_core::error::{ApiError, ErrorCode, FieldError};
 use rampart_core::lockout::AttemptKey;
 use serde_json::{Value, json};
 
 use super::user_json;
+use crate::audit::{Audit, user_target};
 use crate::error::{AppError, AppResult};
 use crate::extract::{AdminCaller, JsonObject, QueryParams};
 use crate::state::{AppState, now_ms};
@@ -65,6 +67,7 @@ pub async fn list_users(
 /// `PATCH /api/admin/users/{id}` with `{role}`.
 pub async fn set_role(
     State(state): State<AppState>,
+    audit: Audit,
     AdminCaller(admin): AdminCaller,
     Path(raw_id): Path<String>,
     body: JsonObject,
@@ -81,12 +84,19 @@ pub async fn set_role(
         .ok_or(ErrorCode::NotFound)?;
     state.sessions.forget_user(id);
     tracing::info!(admin_id = %admin.user_id, user_id = %id, role = role.as_str(), "role changed");
+    audit.record(
+        "admin.user.role_changed",
+        user_target(id),
+        Outcome::Success,
+        json!({ "role": role.as_str() }),
+    );
     Ok(Json(user_json(&user)))
 }
 
 /// `DELETE /api/admin/users/{id}`: deletes the user and so every session of theirs.
 pub async fn delete_user(
     State(state): State<AppState>,
+    audit: Audit,
     AdminCaller(admin): AdminCaller,
     Path(raw_id): Path<String>,
 ) -> AppResult<StatusCode> {
@@ -96,12 +106,19 @@ pub async fn delete_user(
     }
     state.sessions.forget_user(id);
     tracing::info!(admin_id = %admin.user_id, user_id = %id, "user deleted");
+    audit.record(
+        "admin.user.deleted",
+        user_target(id),
+        Outcome::Success,
+        json!({}),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/admin/users/{id}/unlock`: clears the account's failed-login lock (all devices).
 pub async fn unlock(
     State(state): State<AppState>,
+    audit: Audit,
     AdminCaller(admin): AdminCaller,
     Path(raw_id): Path<String>,
 ) -> AppResult<StatusCode> {
@@ -128,6 +145,12 @@ pub async fn unlock(
         tracing::warn!(error = %e, "unlock: could not clear the per-account login limit");
     }
     tracing::info!(admin_id = %admin.user_id, user_id = %id, "admin.user.unlocked");
+    audit.record(
+        "admin.user.unlocked",
+        user_target(id),
+        Outcome::Success,
+        json!({}),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 

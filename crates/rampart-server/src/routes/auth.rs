@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
+use rampart_core::audit::Outcome;
 use rampart_core::domain::{
     DisplayName, Email, Invalid, LoginPassword, NewPassword, Role, SessionId, UserId,
 };
@@ -18,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::{rfc3339, user_json};
+use crate::audit::{Audit, session_target, user_target};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, ClientMeta, JsonObject};
 use crate::middleware::authenticate::Principal;
@@ -107,7 +109,11 @@ fn unauthorized_clearing_cookie(code: ErrorCode) -> Response {
 }
 
 /// `POST /api/auth/register`
-pub async fn register(State(state): State<AppState>, body: JsonObject) -> AppResult<Response> {
+pub async fn register(
+    State(state): State<AppState>,
+    audit: Audit,
+    body: JsonObject,
+) -> AppResult<Response> {
     let mut f = body.fields();
     let email = f.required("email", Email::parse);
     let password = f.required("password", |s| Ok(SecretString::from(s.to_owned())));
@@ -142,11 +148,24 @@ pub async fn register(State(state): State<AppState>, body: JsonObject) -> AppRes
         Ok(()) => {}
         Err(rampart_store::StoreError::Conflict) => {
             tracing::info!("registration refused: email already registered");
+            audit.record(
+                "auth.register",
+                None,
+                Outcome::Failure,
+                json!({ "reason": "email_taken" }),
+            );
             return Err(ErrorCode::RegistrationFailed.into());
         }
         Err(e) => return Err(e.into()),
     }
     tracing::info!(user_id = %user.id, "user registered");
+    audit.record_as(
+        user.id,
+        "auth.register",
+        user_target(user.id),
+        Outcome::Success,
+        json!({}),
+    );
     Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
 }
 
@@ -167,6 +186,7 @@ pub(crate) fn account_limit_key(key: &AttemptKey) -> String {
 /// hash, so timing does not tell them apart either.
 pub async fn login(
     State(state): State<AppState>,
+    audit: Audit,
     client: ClientMeta,
     headers: HeaderMap,
     body: JsonObject,
@@ -187,6 +207,12 @@ pub async fn login(
         ApiError::new(ErrorCode::Unavailable).retry_after(5)
     })?;
     if let Some(ms) = locked {
+        audit.record(
+            "auth.login.failed",
+            None,
+            Outcome::Denied,
+            json!({ "reason": "account_locked", "device": matches!(attempt, AttemptKey::Device { .. }) }),
+        );
         return Err(ApiError::new(ErrorCode::AccountLocked)
             .retry_after(ms.div_ceil(1000))
             .into());
@@ -202,6 +228,12 @@ pub async fn login(
             .map_err(|_| ApiError::new(ErrorCode::Unavailable).retry_after(5))?;
         if let Decision::Deny { retry_after_ms } = decision {
             tracing::info!(ip = %client.ip, "login refused: per-account rate limit");
+            audit.record(
+                "auth.login.failed",
+                None,
+                Outcome::Denied,
+                json!({ "reason": "rate_limited", "policy": "login-account" }),
+            );
             return Err(ApiError::new(ErrorCode::RateLimited)
                 .retry_after(retry_after_ms.div_ceil(1000))
                 .into());
@@ -225,6 +257,14 @@ pub async fn login(
                 state.limits.store_error("lockout", &e);
                 Failure::Counted
             });
+            let target = user.as_ref().and_then(|u| user_target(u.id));
+            let known = user.is_some();
+            audit.record(
+                "auth.login.failed",
+                target.clone(),
+                Outcome::Failure,
+                json!({ "reason": "invalid_credentials", "known_account": known }),
+            );
             if let Failure::Locked(ms) = failure {
                 tracing::warn!(
                     user_id = user.as_ref().map(|u| u.id.to_text()).unwrap_or_default(),
@@ -232,6 +272,16 @@ pub async fn login(
                     device = matches!(attempt, AttemptKey::Device { .. }),
                     minutes = ms / 60_000,
                     "auth.lockout: too many failed logins; account locked"
+                );
+                audit.record(
+                    "auth.lockout",
+                    target,
+                    Outcome::Denied,
+                    json!({
+                        "device": matches!(attempt, AttemptKey::Device { .. }),
+                        "locked_secs": ms.div_ceil(1000),
+                        "known_account": known,
+                    }),
                 );
             }
             return Err(ErrorCode::InvalidCredentials.into());
@@ -258,6 +308,13 @@ pub async fn login(
         })
         .await?;
     tracing::info!(user_id = %user.id, session_id = %session_id, ip = %client.ip, "login succeeded");
+    audit.record_as(
+        user.id,
+        "auth.login.succeeded",
+        session_target(session_id),
+        Outcome::Success,
+        json!({ "device_cookie": matches!(attempt, AttemptKey::Device { .. }) }),
+    );
     let mut res = token_response(&state, user.id, session_id, user.role, &refresh)?;
     // A device that just proved the password gets (or keeps) its own lockout counter.
     if !matches!(attempt, AttemptKey::Device { .. }) {
@@ -294,7 +351,11 @@ fn token_response(
 }
 
 /// `POST /api/auth/refresh`
-pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    audit: Audit,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     check_origin(&state, &headers)?;
     let presented = match presented_refresh(&headers) {
         Ok(Some(token)) => token,
@@ -326,6 +387,13 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> AppRe
                 tracing::info!(%session_id, "refresh replayed inside the grace window");
             }
             tracing::info!(%user_id, %session_id, "token refreshed");
+            audit.record_as(
+                user_id,
+                "auth.refresh",
+                session_target(session_id),
+                Outcome::Success,
+                json!({ "grace_replay": matches!(outcome, RotateOutcome::GraceReplay { .. }) }),
+            );
             token_response(&state, user_id, session_id, role, &successor)
         }
         RotateOutcome::ReuseDetected {
@@ -334,6 +402,13 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> AppRe
         } => {
             state.sessions.revoked(session_id);
             tracing::warn!(%user_id, %session_id, "refresh token reuse detected: session revoked");
+            audit.record_as(
+                user_id,
+                "auth.refresh.reuse_detected",
+                session_target(session_id),
+                Outcome::Denied,
+                json!({ "session_revoked": true }),
+            );
             Ok(unauthorized_clearing_cookie(ErrorCode::InvalidToken))
         }
         RotateOutcome::Invalid => Ok(unauthorized_clearing_cookie(ErrorCode::InvalidToken)),
@@ -344,6 +419,7 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> AppRe
 /// cookie, and clears the cookie.
 pub async fn logout(
     State(state): State<AppState>,
+    audit: Audit,
     principal: Option<axum::Extension<Principal>>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
@@ -369,6 +445,13 @@ pub async fn logout(
             .await?;
         state.sessions.revoked(session_id);
         tracing::info!(%user_id, %session_id, "logged out");
+        audit.record_as(
+            user_id,
+            "auth.logout",
+            session_target(session_id),
+            Outcome::Success,
+            json!({}),
+        );
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(SET_COOKIE, clear_cookie());
@@ -404,6 +487,7 @@ pub async fn list_sessions(
 /// `DELETE /api/auth/sessions/{id}`: another user's session id is 404, like a missing one.
 pub async fn revoke_session(
     State(state): State<AppState>,
+    audit: Audit,
     Caller(me): Caller,
     Path(raw_id): Path<String>,
 ) -> AppResult<StatusCode> {
@@ -418,6 +502,12 @@ pub async fn revoke_session(
     }
     state.sessions.revoked(id);
     tracing::info!(user_id = %me.user_id, session_id = %id, "session revoked by its owner");
+    audit.record(
+        "auth.session.revoked",
+        session_target(id),
+        Outcome::Success,
+        json!({ "by": "owner" }),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 

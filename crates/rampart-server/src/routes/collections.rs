@@ -15,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::header::{ETAG, IF_MATCH};
 use http::{HeaderMap, HeaderValue, StatusCode};
+use rampart_core::audit::{Outcome, Target};
 use rampart_core::collections::rule::{Access, Denial, Predicate, Subject};
 use rampart_core::collections::schema::{CollectionSpec, FieldName, FieldType};
 use rampart_core::collections::value::Value;
@@ -24,6 +25,7 @@ use rampart_core::error::{ApiError, ErrorCode, FieldError};
 use rampart_store::UpdateOutcome;
 use serde_json::json;
 
+use crate::audit::Audit;
 use crate::error::{AppError, AppResult};
 use crate::extract::{JsonObject, SubjectOf};
 use crate::state::{AppState, now_ms};
@@ -79,28 +81,24 @@ fn with_etag(
     res
 }
 
-/// The audit hook for data changes: actor, collection, id and the *names* of changed fields
-/// (never their values). The audit issue stores these; for now they are structured log lines.
+/// The audit entry for a data change: collection, id and the *names* of changed fields,
+/// never their values (the actor is the request's caller).
 fn audit_change(
-    action: &str,
+    audit: &Audit,
+    action: &'static str,
     spec: &CollectionSpec,
-    subject: &Subject,
     id: RecordId,
     fields: &[&FieldName],
 ) {
-    let actor = match subject {
-        Subject::User { id, .. } => id.to_text(),
-        Subject::Anonymous => "anonymous".into(),
-    };
     let names: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
-    tracing::info!(
-        target: "rampart::audit",
+    audit.record(
         action,
-        actor = %actor,
-        collection = spec.name.as_str(),
-        record_id = %id,
-        fields = %names.join(","),
-        "record changed"
+        Some(Target {
+            kind: format!("record:{}", spec.name.as_str()),
+            id: id.to_string(),
+        }),
+        Outcome::Success,
+        json!({ "collection": spec.name.as_str(), "fields": names }),
     );
 }
 
@@ -204,6 +202,7 @@ pub async fn read(
 /// `POST /api/collections/{name}/records`
 pub async fn create(
     State(state): State<AppState>,
+    audit: Audit,
     SubjectOf(subject): SubjectOf,
     Path(name): Path<String>,
     body: JsonObject,
@@ -238,9 +237,9 @@ pub async fn create(
     }
     state.store.insert_record(spec, &record).await?;
     audit_change(
+        &audit,
         "record.created",
         spec,
-        &subject,
         record.id,
         &changes.keys().collect::<Vec<_>>(),
     );
@@ -309,6 +308,7 @@ async fn readable_then_permitted(
 /// `PATCH /api/collections/{name}/records/{id}`; honours `If-Match`.
 pub async fn update(
     State(state): State<AppState>,
+    audit: Audit,
     SubjectOf(subject): SubjectOf,
     Path((name, raw_id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -357,9 +357,9 @@ pub async fn update(
     match outcome {
         UpdateOutcome::Updated(updated) => {
             audit_change(
+                &audit,
                 "record.updated",
                 spec,
-                &subject,
                 updated.id,
                 &changes.keys().collect::<Vec<_>>(),
             );
@@ -376,6 +376,7 @@ pub async fn update(
 /// `DELETE /api/collections/{name}/records/{id}`
 pub async fn delete(
     State(state): State<AppState>,
+    audit: Audit,
     SubjectOf(subject): SubjectOf,
     Path((name, raw_id)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
@@ -385,6 +386,6 @@ pub async fn delete(
     if !state.store.delete_record(spec, record.id, &allowed).await? {
         return Err(ErrorCode::NotFound.into());
     }
-    audit_change("record.deleted", spec, &subject, record.id, &[]);
+    audit_change(&audit, "record.deleted", spec, record.id, &[]);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,10 +14,16 @@ pub async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /ready`: every configured store answers.
+/// `GET /ready`: every configured dependency answers: the database, the audit trail, and
+/// Redis when configured.
 pub async fn ready(State(state): State<AppState>) -> AppResult<(StatusCode, Json<Value>)> {
     if let Err(e) = state.store.ping().await {
         tracing::error!(error = %e, "readiness check failed: database");
+        return Err(ErrorCode::Unavailable.into());
+    }
+    if let Err(e) = state.audit.store().ping().await {
+        state.metrics.store_error("audit");
+        tracing::error!(error = %e, "readiness check failed: audit trail");
         return Err(ErrorCode::Unavailable.into());
     }
     // The rate-limit store, when it is Redis (in memory it always answers).

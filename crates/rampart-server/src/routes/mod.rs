@@ -11,6 +11,7 @@ pub use rampart_core::domain::rfc3339;
 use crate::state::AppState;
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod collections;
 pub mod health;
@@ -36,6 +37,8 @@ pub fn routes() -> Router<AppState> {
             patch(admin::set_role).delete(admin::delete_user),
         )
         .route("/api/admin/users/{id}/unlock", post(admin::unlock))
+        .route("/api/admin/audit", get(audit::list))
+        .route("/api/admin/audit/verify", get(audit::verify))
         .route(
             "/api/collections/{name}/records",
             get(collections::list).post(collections::create),

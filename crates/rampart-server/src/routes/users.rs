@@ -7,6 +7,7 @@ use rampart_core::error::ErrorCode;
 use serde_json::Value;
 
 use super::user_json;
+use crate::audit::Audit;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, JsonObject};
 use crate::state::{AppState, now_ms};
@@ -24,6 +25,7 @@ pub async fn me(State(state): State<AppState>, Caller(me): Caller) -> AppResult<
 /// `PATCH /api/users/me`: only `name` may change; any other field is refused.
 pub async fn update_me(
     State(state): State<AppState>,
+    audit: Audit,
     Caller(me): Caller,
     body: JsonObject,
 ) -> AppResult<Json<Value>> {
@@ -38,5 +40,11 @@ pub async fn update_me(
         .await?
         .ok_or(ErrorCode::NotFound)?;
     tracing::info!(user_id = %me.user_id, fields = "name", "user updated");
+    audit.record(
+        "user.updated",
+        crate::audit::user_target(me.user_id),
+        rampart_core::audit::Outcome::Success,
+        serde_json::json!({ "fields": ["name"] }),
+    );
     Ok(Json(user_json(&user)))
 }

@@ -107,6 +107,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawConfig)) -> TestApp {
         ..RawConfig::default()
     };
     raw.cors.allowed_origins = vec!["https://allowed.example".into()];
+    raw.metrics.listen = "127.0.0.1:0".into();
     // Most tests log in and call routes far more often than the production limits allow;
     // tests/it/ratelimit.rs turns limiting back on and tests it.
     raw.rate_limit.enabled = false;
@@ -129,6 +130,7 @@ pub async fn spawn_app_with_clock(
         ..RawConfig::default()
     };
     raw.cors.allowed_origins = vec!["https://allowed.example".into()];
+    raw.metrics.listen = "127.0.0.1:0".into();
     if let Some(base) = postgres_url() {
         raw.database_url = fresh_postgres_database(&base).await;
     }

@@ -861,6 +861,7 @@ async fn serve_app(configure: impl FnOnce(&mut RawConfig)) -> Served {
         ..RawConfig::default()
     };
     raw.limits.header_read_timeout_secs = 1;
+    raw.metrics.listen = "127.0.0.1:0".into();
     if let Some(base) = postgres_url() {
         raw.database_url = fresh_postgres_database(&base).await;
     }
