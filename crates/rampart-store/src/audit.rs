@@ -178,10 +178,17 @@ impl AuditStore {
             .connect_with(options)
             .await?;
         if create {
-            // Concurrent first starts may race on the schema's catalogue row: retry once.
-            let make = "CREATE SCHEMA IF NOT EXISTS rampart_audit";
-            if sqlx::query(make).execute(&pool).await.is_err() {
-                sqlx::query(make).execute(&pool).await?;
+            // Looked up first: `IF NOT EXISTS` would print a notice on every start. Concurrent
+            // first starts may race on the schema's catalogue row: retry once.
+            let exists: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname = 'rampart_audit'")
+                    .fetch_optional(&pool)
+                    .await?;
+            if exists.is_none() {
+                let make = "CREATE SCHEMA IF NOT EXISTS rampart_audit";
+                if sqlx::query(make).execute(&pool).await.is_err() {
+                    sqlx::query(make).execute(&pool).await?;
+                }
             }
             POSTGRES_MIGRATIONS.run(&pool).await?;
         }

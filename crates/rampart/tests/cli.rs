@@ -1,7 +1,8 @@
 //! The `rampart` binary as an operator (or a careless one) runs it: production refuses every
 //! unsafe configuration before listening, development generates private keys, `config check`
-//! masks secrets, the key commands never print key material, and `users create-admin` makes
-//! a working admin.
+//! masks secrets, the key commands never print key material, `users create-admin` makes
+//! a working admin, `audit verify` names each kind of tampering, and no password or token
+//! reaches the logs or the audit trail.
 //!
 //! Each test runs the binary in its own temporary directory with `RAMPART_*` variables from
 //! the outer environment removed, and every child process is bounded in time.
@@ -11,7 +12,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,16 @@ struct Running {
     child: Child,
     stderr_lines: mpsc::Receiver<String>,
     seen: Vec<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
+}
+
+/// What a stopped server left behind.
+#[derive(Debug)]
+struct Stopped {
+    status: ExitStatus,
+    /// Every stderr line, colour sequences removed.
+    stderr: Vec<String>,
+    stdout: String,
 }
 
 impl Drop for Running {
@@ -126,6 +137,52 @@ impl Running {
         let addr: SocketAddr = addr.parse().unwrap_or_else(|_| panic!("{line}"));
         assert!(addr.ip().is_loopback(), "{addr}");
         addr
+    }
+
+    /// Asks the server to stop (SIGTERM on Unix, as an orchestrator would; a kill elsewhere),
+    /// waits (bounded) for it to exit and returns everything it wrote.
+    fn stop(&mut self) -> Stopped {
+        #[cfg(unix)]
+        {
+            let sent = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status()
+                .expect("kill(1) runs");
+            assert!(sent.success(), "kill -TERM failed: {sent:?}");
+        }
+        #[cfg(not(unix))]
+        let _ = self.child.kill();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the server did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        };
+        // The process is gone, so the reader thread reaches end of file and hangs up.
+        loop {
+            match self.stderr_lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => self.seen.push(strip_ansi(&line)),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("stderr did not close"),
+            }
+        }
+        let stdout = self
+            .stdout
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default();
+        Stopped {
+            status,
+            stderr: std::mem::take(&mut self.seen),
+            stdout,
+        }
     }
 }
 
@@ -183,6 +240,8 @@ impl Sandbox {
             }
         }
         cmd.env("NO_COLOR", "1");
+        // Parallel tests must not fight over the default metrics port.
+        cmd.env("RAMPART_METRICS__LISTEN", "127.0.0.1:0");
         cmd.args(args).arg("--data-dir").arg(self.data_dir());
         cmd.envs(env.iter().copied());
         cmd
@@ -239,9 +298,10 @@ impl Sandbox {
     fn start(&self, args: &[&str], env: &[(&str, &str)]) -> Running {
         let mut cmd = self.command(args, env);
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("the binary starts");
+        let stdout = read_all(child.stdout.take().unwrap());
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -256,6 +316,7 @@ impl Sandbox {
             child,
             stderr_lines: rx,
             seen: Vec::new(),
+            stdout: Some(stdout),
         }
     }
 
@@ -323,6 +384,48 @@ fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Value) {
+    let reply = http_full(addr, method, path, headers, body);
+    (reply.status, reply.body)
+}
+
+/// An HTTP response with its headers.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    /// Header names lowercased, in the order received.
+    headers: Vec<(String, String)>,
+    /// The JSON body; `Null` when there is none or it is not JSON.
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value a `Set-Cookie` header gives cookie `name`, if one does and it is not empty.
+    fn cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "set-cookie")
+            .find_map(|(_, v)| v.strip_prefix(prefix.as_str()))
+            .map(|rest| rest.split(';').next().unwrap().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// [`http`], also returning the response headers.
+fn http_full(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
     assert!(addr.ip().is_loopback());
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
     stream
@@ -348,9 +451,24 @@ fn http(
     stream.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let json = serde_json::from_str(body).unwrap_or(Value::Null);
-    (status, json)
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -812,4 +930,622 @@ fn uuid_like() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{:x}-{:x}", nanos, std::process::id())
+}
+
+// ---------------------------------------------------------------------------------------------
+// audit verify
+// ---------------------------------------------------------------------------------------------
+
+/// Sign the chain's head every 5 entries, so a 12-entry trail has checkpoints at 5 and 10.
+const CHECKPOINT_EVERY: (&str, &str) = ("RAMPART_AUDIT__CHECKPOINT_EVERY", "5");
+
+/// Where a test's audit trail is stored.
+enum TrailDb {
+    /// `<data_dir>/audit.sqlite3`, the default.
+    Sqlite,
+    /// Schema `rampart_audit` of this PostgreSQL database, made for the test.
+    Postgres(String),
+}
+
+/// A data directory (key ring and audit key) and the audit trail that goes with it.
+struct Trail {
+    sandbox: Sandbox,
+    db: TrailDb,
+}
+
+/// One way an attacker with write access to the database rewrites history, and what
+/// `audit verify` must then say.
+struct Tampering {
+    what: &'static str,
+    /// Run in order against the trail, after the append-only triggers are dropped; each must
+    /// change at least one row.
+    sql: &'static [&'static str],
+    seq: i64,
+    kind: &'static str,
+    message: &'static str,
+}
+
+/// The PostgreSQL server for this run, if any.
+fn test_postgres_url() -> Option<String> {
+    std::env::var("RAMPART_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Runs `f` to completion on a fresh single-threaded runtime, bounded in time.
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(60), f)
+                .await
+                .expect("the database did not answer within 60 s")
+        })
+}
+
+/// Creates a database on the server at `base` (a copy of `template` when given) and returns
+/// its URL.
+fn create_postgres_database(base: &str, template: Option<&str>) -> String {
+    use sqlx::Connection;
+    let name = format!("rampart_test_{}", uuid::Uuid::new_v4().simple());
+    let sql = match template {
+        Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t}"),
+        None => format!("CREATE DATABASE {name}"),
+    };
+    block_on(async {
+        let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    match base.rsplit_once('/') {
+        Some((prefix, _)) => format!("{prefix}/{name}"),
+        None => panic!("RAMPART_TEST_POSTGRES_URL must end in /<database>"),
+    }
+}
+
+impl Trail {
+    /// An empty data directory; on PostgreSQL, with a fresh database.
+    fn new() -> Self {
+        let db = match test_postgres_url() {
+            Some(base) => TrailDb::Postgres(create_postgres_database(&base, None)),
+            None => TrailDb::Sqlite,
+        };
+        Self {
+            sandbox: Sandbox::new(),
+            db,
+        }
+    }
+
+    fn audit_file(&self) -> PathBuf {
+        self.sandbox.data_dir().join("audit.sqlite3")
+    }
+
+    fn audit_key(&self) -> PathBuf {
+        self.sandbox.data_dir().join("audit-key.json")
+    }
+
+    fn run(&self, args: &[&str]) -> Outcome {
+        match &self.db {
+            TrailDb::Sqlite => self.sandbox.run(args, &[CHECKPOINT_EVERY]),
+            TrailDb::Postgres(url) => self
+                .sandbox
+                .run(args, &[CHECKPOINT_EVERY, ("RAMPART_DATABASE_URL", url)]),
+        }
+    }
+
+    /// `audit verify --json`, parsed; the exit code is returned alongside.
+    fn verify_json(&self) -> (Option<i32>, Value) {
+        let out = self.run(&["audit", "verify", "--json"]);
+        let doc = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("--json printed no JSON ({e}): {out:#?}"));
+        (out.code, doc)
+    }
+
+    /// A copy of this trail that can be tampered with on its own. No process may have the
+    /// trail open (each command here has exited).
+    fn copy(&self) -> Self {
+        let sandbox = Sandbox::new();
+        std::fs::create_dir(sandbox.data_dir()).unwrap();
+        // Everything in the data directory: the keys and, on SQLite, the trail with its -wal
+        // and -shm files if a process left them.
+        for entry in std::fs::read_dir(self.sandbox.data_dir()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), sandbox.data_dir().join(entry.file_name())).unwrap();
+        }
+        let db = match &self.db {
+            TrailDb::Sqlite => TrailDb::Sqlite,
+            TrailDb::Postgres(url) => {
+                let base = test_postgres_url().unwrap();
+                let template = url.rsplit('/').next().unwrap();
+                TrailDb::Postgres(create_postgres_database(&base, Some(template)))
+            }
+        };
+        let copy = Self { sandbox, db };
+        // The control: the copy is the same intact trail.
+        let (code, doc) = copy.verify_json();
+        assert_eq!((code, &doc["status"]), (Some(0), &Value::from("intact")));
+        assert_eq!(doc["entries"], 12, "{doc}");
+        copy
+    }
+
+    /// Runs `statements` against the trail as an attacker with the database's credentials
+    /// would: the append-only triggers refuse the first one, so the attacker drops them first.
+    fn tamper(&self, statements: &[&'static str]) {
+        use sqlx::{ConnectOptions, Connection};
+        // The same steps on either backend's connection type.
+        macro_rules! tamper_through {
+            ($conn:ident, $setup:expr, $drop_triggers:expr) => {{
+                for sql in $setup {
+                    sqlx::query(*sql).execute(&mut $conn).await.unwrap();
+                }
+                let refused = sqlx::query(statements[0]).execute(&mut $conn).await;
+                let refused = refused.expect_err("the append-only trigger let an edit through");
+                assert!(refused.to_string().contains("append-only"), "{refused}");
+                for sql in $drop_triggers {
+                    sqlx::query(*sql).execute(&mut $conn).await.unwrap();
+                }
+                for sql in statements {
+                    let done = sqlx::query(*sql).execute(&mut $conn).await.unwrap();
+                    assert!(done.rows_affected() > 0, "{sql} changed nothing");
+                }
+                $conn.close().await.unwrap();
+            }};
+        }
+        block_on(async {
+            match &self.db {
+                TrailDb::Sqlite => {
+                    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(self.audit_file())
+                        .create_if_missing(false)
+                        .connect()
+                        .await
+                        .unwrap();
+                    let setup: &[&'static str] = &[];
+                    tamper_through!(
+                        conn,
+                        setup,
+                        &[
+                            "DROP TRIGGER audit_entries_no_update",
+                            "DROP TRIGGER audit_entries_no_delete",
+                        ]
+                    );
+                }
+                TrailDb::Postgres(url) => {
+                    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                    tamper_through!(
+                        conn,
+                        &["SET search_path TO rampart_audit"],
+                        &["DROP TRIGGER audit_entries_no_change ON audit_entries"]
+                    );
+                }
+            }
+        });
+    }
+
+    /// Removes the trail itself, leaving the keys.
+    fn delete_trail(&self) {
+        match &self.db {
+            TrailDb::Sqlite => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut path = self.audit_file().into_os_string();
+                    path.push(suffix);
+                    if Path::new(&path).exists() {
+                        std::fs::remove_file(&path).unwrap();
+                    }
+                }
+            }
+            TrailDb::Postgres(url) => block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query("DROP SCHEMA rampart_audit CASCADE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }),
+        }
+    }
+}
+
+impl Outcome {
+    /// Exit code 2 with a message on stderr, nothing on stdout, no panic.
+    #[track_caller]
+    fn assert_unreadable(&self) {
+        assert_eq!(self.code, Some(2), "{self:#?}");
+        assert!(
+            self.stderr.contains("cannot verify the audit trail"),
+            "{self:#?}"
+        );
+        assert!(self.stdout.trim().is_empty(), "{self:#?}");
+        assert!(!self.stderr.contains("panicked"), "{self:#?}");
+    }
+}
+
+/// On SQLite by default; on PostgreSQL instead when `RAMPART_TEST_POSTGRES_URL` is set (the
+/// suite's second pass).
+#[test]
+fn audit_verify_names_each_kind_of_tampering() {
+    let trail = Trail::new();
+    trail.run(&["keys", "init"]).assert_success();
+    for _ in 0..11 {
+        trail.run(&["keys", "rotate"]).assert_success();
+    }
+    let intact = trail.run(&["audit", "verify"]);
+    intact.assert_success();
+    assert_eq!(
+        intact.stdout.trim(),
+        "audit trail intact: 12 entries, 2 checkpoints, last checkpoint at entry 10",
+        "{intact:#?}"
+    );
+    let (code, doc) = trail.verify_json();
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(doc["status"], "intact", "{doc}");
+    assert_eq!(doc["entries"], 12, "{doc}");
+    assert_eq!(doc["checkpoints"], 2, "{doc}");
+    assert_eq!(doc["head"]["seq"], 12, "{doc}");
+    assert_eq!(
+        doc["head"]["hash"].as_str().map(str::len),
+        Some(64),
+        "{doc}"
+    );
+    assert_eq!(doc["last_checkpoint"], 10, "{doc}");
+    assert_eq!(doc["first_broken"], Value::Null, "{doc}");
+
+    let cases = [
+        Tampering {
+            what: "a column of entry 3 edited",
+            sql: &["UPDATE audit_entries SET actor_ip = '203.0.113.7' WHERE seq = 3"],
+            seq: 3,
+            kind: "modified",
+            message: "entry 3 was modified or moved",
+        },
+        Tampering {
+            what: "entry 4 deleted",
+            sql: &["DELETE FROM audit_entries WHERE seq = 4"],
+            seq: 4,
+            kind: "missing",
+            message: "entry 4 is missing",
+        },
+        Tampering {
+            what: "entries 6 and 7 swapped",
+            sql: &[
+                "UPDATE audit_entries SET seq = -1 WHERE seq = 6",
+                "UPDATE audit_entries SET seq = 6 WHERE seq = 7",
+                "UPDATE audit_entries SET seq = 7 WHERE seq = -1",
+            ],
+            seq: 6,
+            kind: "modified",
+            message: "entry 6 was modified or moved",
+        },
+        Tampering {
+            what: "the tail after entry 7 cut off",
+            sql: &["DELETE FROM audit_entries WHERE seq > 7"],
+            seq: 8,
+            kind: "truncated",
+            message: "entry 8 and later are missing: a signed checkpoint records a longer chain",
+        },
+    ];
+    for case in &cases {
+        let what = case.what;
+        let copy = trail.copy();
+        copy.tamper(case.sql);
+        let out = copy.run(&["audit", "verify"]);
+        assert_eq!(out.code, Some(1), "{what}: {out:#?}");
+        let expected = format!("audit trail TAMPERED: {}", case.message);
+        assert!(out.stdout.starts_with(&expected), "{what}: {out:#?}");
+        let (code, doc) = copy.verify_json();
+        assert_eq!(code, Some(1), "{what}: {doc}");
+        assert_eq!(doc["status"], "tampered", "{what}: {doc}");
+        assert_eq!(doc["first_broken"]["seq"], case.seq, "{what}: {doc}");
+        assert_eq!(doc["first_broken"]["kind"], case.kind, "{what}: {doc}");
+        // The text and the JSON tell the same story.
+        let message = doc["first_broken"]["message"].as_str().unwrap();
+        assert_eq!(
+            out.stdout.trim(),
+            format!("audit trail TAMPERED: {message}"),
+            "{what}"
+        );
+    }
+
+    // Nothing to verify: exit 2, and verify does not create an empty trail that would pass.
+    let no_trail = trail.copy();
+    no_trail.delete_trail();
+    for args in [&["audit", "verify"][..], &["audit", "verify", "--json"]] {
+        no_trail.run(args).assert_unreadable();
+    }
+    if matches!(no_trail.db, TrailDb::Sqlite) {
+        assert!(!no_trail.audit_file().exists());
+    }
+
+    // Without the audit key the checkpoints cannot be checked: exit 2, not "intact".
+    let no_key = trail.copy();
+    std::fs::remove_file(no_key.audit_key()).unwrap();
+    for args in [&["audit", "verify"][..], &["audit", "verify", "--json"]] {
+        let out = no_key.run(args);
+        out.assert_unreadable();
+        assert!(out.stderr.contains("audit-key.json"), "{out:#?}");
+    }
+
+    // An unreachable database: exit 2, and its password is not echoed. (Once: the pool waits
+    // out its 5 s acquire timeout before giving up.)
+    let out = trail.sandbox.run(
+        &["audit", "verify"],
+        &[(
+            "RAMPART_DATABASE_URL",
+            "postgres://app:hunter2@127.0.0.1:1/db",
+        )],
+    );
+    out.assert_unreadable();
+    assert!(!out.all().contains("hunter2"), "{out:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets in logs and in the audit trail
+// ---------------------------------------------------------------------------------------------
+
+/// Whether `needle` occurs anywhere in `haystack`.
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The bytes of the SQLite file at `path` and of its `-wal` file (where recent writes sit
+/// until a checkpoint), whichever exist.
+fn sqlite_bytes(path: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).unwrap_or_default();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    bytes.extend(std::fs::read(&wal).unwrap_or_default());
+    bytes
+}
+
+/// One request made to the server, and what its `rampart::request` log line must say.
+struct Sent {
+    method: &'static str,
+    /// The route template; `None` for a path no route matches.
+    route: Option<&'static str>,
+    path: String,
+    status: u16,
+    request_id: String,
+    /// The user the request authenticated as with a bearer token, if any.
+    user_id: Option<String>,
+}
+
+#[test]
+fn logs_and_the_audit_trail_never_contain_passwords_or_tokens() {
+    const SECRET_PASSWORD: &str = "Zebra-Quokka-7731-distinctive";
+    // A mistyped password is as secret as the real one.
+    const WRONG_PASSWORD: &str = "Zebra-Quokka-7731-mistyped";
+    let sandbox = Sandbox::new();
+    let mut server = sandbox.start(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("RUST_LOG", "debug"), ("RAMPART_LOG__FORMAT", "json")],
+    );
+    let addr = server.wait_until_listening();
+    let origin = format!("http://{addr}");
+    let mut sent: Vec<Sent> = Vec::new();
+    let mut secrets: Vec<String> = vec![SECRET_PASSWORD.into(), WRONG_PASSWORD.into()];
+    let mut call = |method: &'static str,
+                    route: Option<&'static str>,
+                    path: &str,
+                    headers: &[(&str, &str)],
+                    body: &str,
+                    user_id: Option<&str>| {
+        let reply = http_full(addr, method, path, headers, body);
+        let request_id = reply
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("{method} {path}: no x-request-id: {reply:#?}"))
+            .to_owned();
+        sent.push(Sent {
+            method,
+            route,
+            path: path.to_owned(),
+            status: reply.status,
+            request_id,
+            user_id: user_id.map(str::to_owned),
+        });
+        reply
+    };
+
+    let register = serde_json::json!({
+        "email": "erin@example.com",
+        "password": SECRET_PASSWORD,
+        "name": "Erin Example",
+    })
+    .to_string();
+    let reply = call(
+        "POST",
+        Some("/api/auth/register"),
+        "/api/auth/register",
+        &[],
+        &register,
+        None,
+    );
+    assert_eq!(reply.status, 201, "{reply:#?}");
+    let user_id = reply.body["id"].as_str().unwrap().to_owned();
+
+    let login =
+        serde_json::json!({ "email": "erin@example.com", "password": SECRET_PASSWORD }).to_string();
+    let reply = call(
+        "POST",
+        Some("/api/auth/login"),
+        "/api/auth/login",
+        &[],
+        &login,
+        None,
+    );
+    assert_eq!(reply.status, 200, "{reply:#?}");
+    let access = reply.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = reply.cookie("rampart_refresh").expect("a refresh cookie");
+    secrets.push(access.clone());
+    secrets.push(refresh.clone());
+    // The device cookie is a credential too, if the server sets one.
+    secrets.extend(reply.cookie("rampart_device"));
+
+    // The refresh cookie, from a page on the server's own origin (a cross-site origin would be
+    // refused).
+    let cookie = format!("rampart_refresh={refresh}");
+    let reply = call(
+        "POST",
+        Some("/api/auth/refresh"),
+        "/api/auth/refresh",
+        &[("Cookie", &cookie), ("Origin", &origin)],
+        "",
+        None,
+    );
+    assert_eq!(reply.status, 200, "{reply:#?}");
+    let access = reply.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = reply
+        .cookie("rampart_refresh")
+        .expect("a rotated refresh cookie");
+    secrets.push(access.clone());
+    secrets.push(refresh.clone());
+    let bearer = format!("Bearer {access}");
+
+    let reply = call(
+        "PATCH",
+        Some("/api/users/me"),
+        "/api/users/me",
+        &[("Authorization", &bearer)],
+        r#"{"name":"Erin"}"#,
+        Some(&user_id),
+    );
+    assert_eq!(reply.status, 200, "{reply:#?}");
+    assert_eq!(reply.body["name"], "Erin");
+
+    let wrong =
+        serde_json::json!({ "email": "erin@example.com", "password": WRONG_PASSWORD }).to_string();
+    let reply = call(
+        "POST",
+        Some("/api/auth/login"),
+        "/api/auth/login",
+        &[],
+        &wrong,
+        None,
+    );
+    assert_eq!(reply.status, 401, "{reply:#?}");
+
+    let reply = call(
+        "GET",
+        None,
+        "/api/no-such-route/42",
+        &[("Authorization", &bearer)],
+        "",
+        Some(&user_id),
+    );
+    assert_eq!(reply.status, 404, "{reply:#?}");
+
+    let cookie = format!("rampart_refresh={refresh}");
+    let reply = call(
+        "POST",
+        Some("/api/auth/logout"),
+        "/api/auth/logout",
+        &[
+            ("Authorization", &bearer),
+            ("Cookie", &cookie),
+            ("Origin", &origin),
+        ],
+        "",
+        Some(&user_id),
+    );
+    assert_eq!(reply.status, 204, "{reply:#?}");
+
+    // The trail as it is on disk while the server runs (recent entries in the -wal file),
+    // and again after a graceful stop has checkpointed it.
+    let audit_file = sandbox.data_dir().join("audit.sqlite3");
+    let mut trail_bytes = sqlite_bytes(&audit_file);
+    let stopped = server.stop();
+    assert!(stopped.status.success(), "{stopped:#?}");
+    trail_bytes.extend(sqlite_bytes(&audit_file));
+    assert!(!trail_bytes.is_empty(), "no audit trail at {audit_file:?}");
+
+    // Not the secrets, nor a recognisable part of one: the password's first 12 characters, a
+    // token's signature or first 16 characters.
+    let mut needles: Vec<String> = vec![SECRET_PASSWORD[..12].to_owned()];
+    for secret in &secrets {
+        needles.push(secret.clone());
+        match secret.rsplit_once('.') {
+            Some((_, signature)) if secret.starts_with("eyJ") => needles.push(signature.into()),
+            _ => needles.push(secret[..16].to_owned()),
+        }
+    }
+    let log = format!("{}\n{}", stopped.stderr.join("\n"), stopped.stdout);
+    for needle in &needles {
+        assert!(
+            !log.contains(needle.as_str()),
+            "{needle:?} is in the log:\n{log}"
+        );
+        assert!(
+            !contains_bytes(&trail_bytes, needle.as_bytes()),
+            "{needle:?} is in the audit trail"
+        );
+    }
+
+    // JSON format means every line, not most of them.
+    let lines: Vec<Value> = stopped
+        .stderr
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .filter(Value::is_object)
+                .unwrap_or_else(|| panic!("a stderr line is not a JSON object: {l}"))
+        })
+        .collect();
+
+    // One access-log line per request, carrying what the client saw.
+    let requests: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "rampart::request")
+        .collect();
+    assert_eq!(requests.len(), sent.len(), "{requests:#?}");
+    for s in &sent {
+        let what = format!("{} {}", s.method, s.path);
+        let matching: Vec<&&Value> = requests
+            .iter()
+            .filter(|l| l["request_id"] == s.request_id.as_str())
+            .collect();
+        assert_eq!(matching.len(), 1, "{what}: {requests:#?}");
+        let line = matching[0];
+        for field in [
+            "method",
+            "route",
+            "status",
+            "latency_ms",
+            "request_id",
+            "user_id",
+            "client_ip",
+        ] {
+            assert!(line.get(field).is_some(), "{what}: no {field}: {line}");
+        }
+        assert_eq!(line["method"], s.method, "{what}: {line}");
+        assert_eq!(line["status"], s.status, "{what}: {line}");
+        assert!(line["latency_ms"].is_number(), "{what}: {line}");
+        assert_eq!(line["client_ip"], "127.0.0.1", "{what}: {line}");
+        let route = line["route"].as_str().unwrap();
+        match s.route {
+            Some(template) => assert_eq!(route, template, "{what}: {line}"),
+            // No template: the raw path (which could carry anything) is not logged either.
+            None => assert!(
+                !route.is_empty() && !route.contains("no-such-route"),
+                "{what}: {line}"
+            ),
+        }
+        if let Some(user_id) = &s.user_id {
+            assert_eq!(line["user_id"], user_id.as_str(), "{what}: {line}");
+        }
+    }
+
+    // Redaction did not cost the trail its integrity.
+    let verify = sandbox.run(&["audit", "verify"], &[]);
+    verify.assert_success();
+    assert!(
+        verify.stdout.starts_with("audit trail intact: "),
+        "{verify:#?}"
+    );
 }
