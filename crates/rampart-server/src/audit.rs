@@ -36,23 +36,53 @@ use crate::middleware::request_id::RequestId;
 use crate::state::{AppState, now_ms};
 
 /// The trail, the key that signs its checkpoints, and when to sign.
+///
+/// Appends go through one writer task that commits whatever requests are waiting as one
+/// transaction (group commit): each request still waits for its own entries to be durable, but
+/// a burst of audited requests costs one commit, not one each. So a flood of refused requests
+/// cannot queue every legitimate write behind one fsync per refusal.
 pub struct Auditor {
     store: AuditStore,
-    key: AuditKey,
-    every: CheckpointEvery,
+    key: Arc<AuditKey>,
     throttle: Throttle,
+    queue: tokio::sync::mpsc::Sender<Batch>,
 }
 
+/// One request's events and who waits for them.
+struct Batch {
+    events: Vec<Event>,
+    done: tokio::sync::oneshot::Sender<Result<usize, String>>,
+}
+
+/// Most events one commit takes.
+const MAX_GROUP: usize = 1024;
+/// Requests that may wait for the writer before more wait to enqueue (back-pressure).
+const QUEUE: usize = 4096;
+
+/// Why events could not be appended (the store's error as text, for the log only).
+#[derive(Debug, thiserror::Error)]
+#[error("the audit trail could not be written: {0}")]
+pub struct AuditUnavailable(String);
+
 impl Auditor {
-    /// An auditor over `store`, signing with `key` every `every_entries` entries.
+    /// An auditor over `store`, signing with `key` every `every_entries` entries. Starts the
+    /// writer task (needs a Tokio runtime); it ends when the auditor is dropped.
     pub fn new(store: AuditStore, key: AuditKey, every_entries: i64) -> Self {
+        let key = Arc::new(key);
+        let (queue, waiting) = tokio::sync::mpsc::channel(QUEUE);
+        tokio::spawn(write_groups(
+            store.clone(),
+            Arc::clone(&key),
+            CheckpointEvery {
+                entries: every_entries.max(1),
+            },
+            waiting,
+        ));
         Self {
             store,
             key,
-            every: CheckpointEvery {
-                entries: every_entries.max(1),
-            },
             throttle: Throttle::default(),
+            queue,
         }
     }
 
@@ -66,12 +96,17 @@ impl Auditor {
         &self.key
     }
 
-    /// Appends `events` in one transaction (signing the head when due).
-    pub async fn append(&self, events: &[Event]) -> Result<usize, StoreError> {
-        self.store
-            .append(events, now_ms(), &self.key, self.every)
+    /// Appends `events`, in order and contiguous in the chain; returns once they are committed.
+    pub async fn append(&self, events: Vec<Event>) -> Result<usize, AuditUnavailable> {
+        let (done, committed) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(Batch { events, done })
             .await
-            .map(|written| written.len())
+            .map_err(|_| AuditUnavailable("the writer has stopped".into()))?;
+        committed
+            .await
+            .map_err(|_| AuditUnavailable("the writer has stopped".into()))?
+            .map_err(AuditUnavailable)
     }
 
     /// Signs the head if it moved since the last checkpoint.
@@ -80,6 +115,43 @@ impl Auditor {
             tracing::info!(seq = c.seq, "audit checkpoint signed");
         }
         Ok(())
+    }
+}
+
+/// The writer: takes every batch waiting (up to [`MAX_GROUP`] events), commits them in one
+/// transaction, and answers each waiter.
+async fn write_groups(
+    store: AuditStore,
+    key: Arc<AuditKey>,
+    every: CheckpointEvery,
+    mut waiting: tokio::sync::mpsc::Receiver<Batch>,
+) {
+    while let Some(first) = waiting.recv().await {
+        let mut group = vec![first];
+        let mut size = group[0].events.len();
+        while size < MAX_GROUP {
+            match waiting.try_recv() {
+                Ok(batch) => {
+                    size += batch.events.len();
+                    group.push(batch);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut events = Vec::with_capacity(size);
+        let mut answers = Vec::with_capacity(group.len());
+        for batch in group {
+            answers.push((batch.events.len(), batch.done));
+            events.extend(batch.events);
+        }
+        let result = store.append(&events, now_ms(), &key, every).await;
+        for (n, done) in answers {
+            // A waiter that gave up (its request was cancelled) needs no answer.
+            let _ = done.send(match &result {
+                Ok(_) => Ok(n),
+                Err(e) => Err(e.to_string()),
+            });
+        }
     }
 }
 
@@ -357,9 +429,9 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     if events.is_empty() {
         return res;
     }
-    let mut outcome = state.audit.append(&events).await;
+    let mut outcome = state.audit.append(events.clone()).await;
     if outcome.is_err() {
-        outcome = state.audit.append(&events).await;
+        outcome = state.audit.append(events.clone()).await;
     }
     match outcome {
         Ok(n) => {

@@ -420,7 +420,7 @@ async fn audit_key_change(
         serde_json::json!({ "algorithm": settings.alg.as_str() }),
     );
     auditor
-        .append(&[event])
+        .append(vec![event])
         .await
         .context("the key ring changed, but the audit trail could not record it")?;
     auditor.store().close().await;
