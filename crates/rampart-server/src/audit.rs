@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::header::USER_AGENT;
 use http::request::Parts;
 use rampart_core::audit::{Actor, AuditKey, Event, Outcome, Target};
 use rampart_core::domain::UserId;
@@ -242,13 +241,7 @@ impl RequestContext {
         result: Outcome,
         metadata: Value,
     ) {
-        self.lock().events.push(Pending {
-            action,
-            actor: None,
-            target,
-            result,
-            metadata,
-        });
+        self.push(None, action, target, result, metadata);
     }
 
     /// Records an event whose actor is `actor` although the request was not authenticated as
@@ -261,9 +254,20 @@ impl RequestContext {
         result: Outcome,
         metadata: Value,
     ) {
+        self.push(Some(actor), action, target, result, metadata);
+    }
+
+    fn push(
+        &self,
+        actor: Option<UserId>,
+        action: &'static str,
+        target: Option<Target>,
+        result: Outcome,
+        metadata: Value,
+    ) {
         self.lock().events.push(Pending {
             action,
-            actor: Some(actor),
+            actor,
             target,
             result,
             metadata,
@@ -325,17 +329,6 @@ fn route_of(req: &Request) -> String {
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned())
 }
 
-fn user_agent_of(req: &Request) -> String {
-    req.headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(256)
-        .collect()
-}
-
 /// The outer stage: gives the request its context, then logs and counts it.
 pub async fn access_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -374,7 +367,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     let path: String = req.uri().path().chars().take(256).collect();
     let actor_ip =
         client_ip_of(&state, &req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    let user_agent = user_agent_of(&req);
+    let user_agent = crate::extract::user_agent(req.headers());
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let res = next.run(req).await;
 

@@ -381,6 +381,19 @@ pub fn client_ip_of(state: &AppState, req: &Request) -> Option<IpAddr> {
     resolve_client_ip(req.extensions(), req.headers(), state)
 }
 
+/// The user agent as sessions, logs and the audit trail keep it: truncated to 256 characters,
+/// control characters removed (no log injection).
+pub fn user_agent(headers: &http::HeaderMap) -> String {
+    headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(256)
+        .collect()
+}
+
 /// The client's address and user agent.
 #[derive(Debug, Clone)]
 pub struct ClientMeta {
@@ -395,18 +408,9 @@ impl FromRequestParts<AppState> for ClientMeta {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let user_agent = parts
-            .headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(256)
-            .collect();
         Ok(Self {
             ip: client_ip(parts, state),
-            user_agent,
+            user_agent: user_agent(&parts.headers),
         })
     }
 }

@@ -231,6 +231,29 @@ impl AuditStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        Ok(self.commit(events, now_ms, key, every).await?.0)
+    }
+
+    /// Signs the head if entries were appended since the last checkpoint (the periodic and
+    /// shutdown checkpoints). Returns the new checkpoint, if one was written.
+    pub async fn checkpoint(
+        &self,
+        key: &AuditKey,
+        now_ms: i64,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let every = CheckpointEvery { entries: 1 };
+        Ok(self.commit(&[], now_ms, key, every).await?.1)
+    }
+
+    /// Under the trail's write lock, in one transaction: appends `events` after the head, then
+    /// signs the head when `every.entries` or more entries followed the last checkpoint.
+    async fn commit(
+        &self,
+        events: &[Event],
+        now_ms: i64,
+        key: &AuditKey,
+        every: CheckpointEvery,
+    ) -> Result<(Vec<Entry>, Option<Checkpoint>), StoreError> {
         let _one_at_a_time = self.append_lock.lock().await;
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -278,46 +301,14 @@ impl AuditStore {
             let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_checkpoints")
                 .fetch_one(&mut *tx)
                 .await?;
-            if seq - last.unwrap_or(0) >= every.entries {
-                insert_checkpoint!(tx, &key.checkpoint(seq, &prev, now_ms));
+            let mut signed = None;
+            if seq > 0 && seq - last.unwrap_or(0) >= every.entries {
+                let c = key.checkpoint(seq, &prev, now_ms);
+                insert_checkpoint!(tx, &c);
+                signed = Some(c);
             }
             tx.commit().await?;
-            Ok(appended)
-        })
-    }
-
-    /// Signs the head if entries were appended since the last checkpoint (the periodic and
-    /// shutdown checkpoints). Returns the new checkpoint, if one was written.
-    pub async fn checkpoint(
-        &self,
-        key: &AuditKey,
-        now_ms: i64,
-    ) -> Result<Option<Checkpoint>, StoreError> {
-        let _one_at_a_time = self.append_lock.lock().await;
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            if matches!(&*self.backend, Backend::Postgres(_)) {
-                sqlx::query("LOCK TABLE audit_entries IN SHARE ROW EXCLUSIVE MODE")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let head: Option<(i64, String)> =
-                sqlx::query_as("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_checkpoints")
-                .fetch_one(&mut *tx)
-                .await?;
-            let written = match head {
-                Some((seq, hash)) if seq > last.unwrap_or(0) => {
-                    let c = key.checkpoint(seq, &hash, now_ms);
-                    insert_checkpoint!(tx, &c);
-                    Some(c)
-                }
-                _ => None,
-            };
-            tx.commit().await?;
-            Ok(written)
+            Ok((appended, signed))
         })
     }
 
