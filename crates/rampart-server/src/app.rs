@@ -4,7 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -23,7 +23,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::audit;
-use crate::audit::Auditor;
+use crate::auditor::Auditor;
 use crate::config::{AuditDatabase, ConfigError, Database, Mode, Settings};
 use crate::error::AppError;
 use crate::limits::{
@@ -93,7 +93,7 @@ pub fn load_key_ring(settings: &Settings) -> Result<KeyRingFile, ConfigError> {
         setting: "tokens.key_ring".into(),
         reason: e.to_string(),
     };
-    let now = unix_now();
+    let now = i64::try_from(crate::state::now_secs()).unwrap_or(i64::MAX);
     let mut ring = match (KeyRingFile::load(path), settings.mode) {
         (Ok(ring), _) => ring,
         (Err(KeyRingError::Missing(_)), Mode::Development) => {
@@ -124,12 +124,6 @@ pub fn load_key_ring(settings: &Settings) -> Result<KeyRingFile, ConfigError> {
         tracing::info!(%kid, alg = settings.alg.as_str(), "added a development key for the configured algorithm");
     }
     Ok(ring)
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Opens the configured database.
@@ -402,7 +396,7 @@ impl Application {
         let metrics = self.metrics_listener.map(|listener| {
             let addr = listener.local_addr().ok();
             tracing::info!(addr = ?addr, "metrics listening (private)");
-            let app = crate::metrics::router(self.state.clone());
+            let app = crate::routes::metrics::router(self.state.clone());
             let settings = self.state.settings.clone();
             let mut stopped = metrics_stopped;
             tokio::spawn(async move {

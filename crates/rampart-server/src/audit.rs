@@ -1,11 +1,12 @@
 //! Recording the audit trail and the per-request log line.
 //!
 //! Every request gets a [`RequestContext`] from the outer [`access_log`] stage. Handlers and
-//! later stages record events into it through the [`Audit`] extractor (or
+//! later stages record events into it through the `Audit` extractor (or
 //! [`RequestContext::record`]); authentication notes the caller in it. The inner [`record`]
 //! stage, after the handler answered and before the response leaves, appends the request's
-//! events to the trail in **one** transaction, so the trail costs a request at most one store
-//! write, and an answered request's events are durable ([`rampart_store::AuditStore`]). When
+//! events to the trail through the `Auditor`'s group commit, so the trail costs a request one
+//! store write at most, and an answered request's events are durable
+//! ([`rampart_store::AuditStore`]). When
 //! that write fails twice, the response becomes 503 `unavailable`: a change whose audit entry
 //! is lost must not be reported as done (the change itself may have happened; the client
 //! re-reads). Refusals that no handler described — every 401 and 403 (`access.denied`) and
@@ -15,144 +16,20 @@
 //! [`access_log`] writes one structured line per request (method, route template, status,
 //! latency, request id, user id, client IP) and counts it in the metrics.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::request::Parts;
-use rampart_core::audit::{Actor, AuditKey, Event, Outcome, Target};
-use rampart_core::domain::UserId;
+use rampart_core::audit::{Actor, Event, Outcome, Target};
 use rampart_core::error::{ApiError, ErrorCode};
-use rampart_store::{AuditStore, CheckpointEvery, StoreError};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::context::{Pending, RequestContext};
 use crate::error::{AppError, StoreFailure};
 use crate::extract::client_ip_of;
 use crate::middleware::request_id::RequestId;
 use crate::state::{AppState, now_ms};
-
-/// The trail, the key that signs its checkpoints, and when to sign.
-///
-/// Appends go through one writer task that commits whatever requests are waiting as one
-/// transaction (group commit): each request still waits for its own entries to be durable, but
-/// a burst of audited requests costs one commit, not one each. So a flood of refused requests
-/// cannot queue every legitimate write behind one fsync per refusal.
-pub struct Auditor {
-    store: AuditStore,
-    key: Arc<AuditKey>,
-    throttle: Throttle,
-    queue: tokio::sync::mpsc::Sender<Batch>,
-}
-
-/// One request's events and who waits for them.
-struct Batch {
-    events: Vec<Event>,
-    done: tokio::sync::oneshot::Sender<Result<usize, String>>,
-}
-
-/// Most events one commit takes.
-const MAX_GROUP: usize = 1024;
-/// Requests that may wait for the writer before more wait to enqueue (back-pressure).
-const QUEUE: usize = 4096;
-
-/// Why events could not be appended (the store's error as text, for the log only).
-#[derive(Debug, thiserror::Error)]
-#[error("the audit trail could not be written: {0}")]
-pub struct AuditUnavailable(String);
-
-impl Auditor {
-    /// An auditor over `store`, signing with `key` every `every_entries` entries. Starts the
-    /// writer task (needs a Tokio runtime); it ends when the auditor is dropped.
-    pub fn new(store: AuditStore, key: AuditKey, every_entries: i64) -> Self {
-        let key = Arc::new(key);
-        let (queue, waiting) = tokio::sync::mpsc::channel(QUEUE);
-        tokio::spawn(write_groups(
-            store.clone(),
-            Arc::clone(&key),
-            CheckpointEvery {
-                entries: every_entries.max(1),
-            },
-            waiting,
-        ));
-        Self {
-            store,
-            key,
-            throttle: Throttle::default(),
-            queue,
-        }
-    }
-
-    /// The trail's store.
-    pub fn store(&self) -> &AuditStore {
-        &self.store
-    }
-
-    /// The audit key.
-    pub fn key(&self) -> &AuditKey {
-        &self.key
-    }
-
-    /// Appends `events`, in order and contiguous in the chain; returns once they are committed.
-    pub async fn append(&self, events: Vec<Event>) -> Result<usize, AuditUnavailable> {
-        let (done, committed) = tokio::sync::oneshot::channel();
-        self.queue
-            .send(Batch { events, done })
-            .await
-            .map_err(|_| AuditUnavailable("the writer has stopped".into()))?;
-        committed
-            .await
-            .map_err(|_| AuditUnavailable("the writer has stopped".into()))?
-            .map_err(AuditUnavailable)
-    }
-
-    /// Signs the head if it moved since the last checkpoint.
-    pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        if let Some(c) = self.store.checkpoint(&self.key, now_ms()).await? {
-            tracing::info!(seq = c.seq, "audit checkpoint signed");
-        }
-        Ok(())
-    }
-}
-
-/// The writer: takes every batch waiting (up to [`MAX_GROUP`] events), commits them in one
-/// transaction, and answers each waiter.
-async fn write_groups(
-    store: AuditStore,
-    key: Arc<AuditKey>,
-    every: CheckpointEvery,
-    mut waiting: tokio::sync::mpsc::Receiver<Batch>,
-) {
-    while let Some(first) = waiting.recv().await {
-        let mut group = vec![first];
-        let mut size = group[0].events.len();
-        while size < MAX_GROUP {
-            match waiting.try_recv() {
-                Ok(batch) => {
-                    size += batch.events.len();
-                    group.push(batch);
-                }
-                Err(_) => break,
-            }
-        }
-        let mut events = Vec::with_capacity(size);
-        let mut answers = Vec::with_capacity(group.len());
-        for batch in group {
-            answers.push((batch.events.len(), batch.done));
-            events.extend(batch.events);
-        }
-        let result = store.append(&events, now_ms(), &key, every).await;
-        for (n, done) in answers {
-            // A waiter that gave up (its request was cancelled) needs no answer.
-            let _ = done.send(match &result {
-                Ok(_) => Ok(n),
-                Err(e) => Err(e.to_string()),
-            });
-        }
-    }
-}
 
 /// Signs a checkpoint every `every` while the head moves (the periodic checkpoint).
 pub fn spawn_checkpointer(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
@@ -166,160 +43,6 @@ pub fn spawn_checkpointer(state: AppState, every: Duration) -> tokio::task::Join
                 tracing::error!(error = %e, "audit checkpoint failed");
             }
         }
-    })
-}
-
-/// Rate-limit refusals are recorded at most once per client and policy per this window, with
-/// the number of refusals it stands for: a flood of refused requests must not become a flood
-/// of durable writes (the metrics still count every one).
-const THROTTLE_WINDOW_MS: i64 = 10_000;
-/// Most clients the throttle remembers; beyond that it starts over (recording more, not less).
-const THROTTLE_MAX_KEYS: usize = 100_000;
-
-#[derive(Default)]
-struct Throttle(Mutex<HashMap<String, (i64, u64)>>);
-
-impl Throttle {
-    /// `Some(n)`: record now, standing for `n` refusals; `None`: only counted.
-    fn admit(&self, key: String, now: i64) -> Option<u64> {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= THROTTLE_MAX_KEYS {
-            map.clear();
-        }
-        let slot = map.entry(key).or_insert((i64::MIN, 0));
-        slot.1 += 1;
-        if now.saturating_sub(slot.0) >= THROTTLE_WINDOW_MS {
-            let n = slot.1;
-            *slot = (now, 0);
-            Some(n)
-        } else {
-            None
-        }
-    }
-}
-
-/// An event a stage described, before the actor and request id are known.
-#[derive(Debug, Clone)]
-struct Pending {
-    action: &'static str,
-    actor: Option<UserId>,
-    target: Option<Target>,
-    result: Outcome,
-    metadata: Value,
-}
-
-#[derive(Default)]
-struct ContextInner {
-    user: Option<UserId>,
-    events: Vec<Pending>,
-}
-
-/// What the stages of one request tell the audit and log stages. Cheap to clone (shared).
-#[derive(Clone, Default)]
-pub struct RequestContext(Arc<Mutex<ContextInner>>);
-
-impl RequestContext {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ContextInner> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Notes the authenticated caller.
-    pub fn set_user(&self, user: UserId) {
-        self.lock().user = Some(user);
-    }
-
-    /// The authenticated caller, if any.
-    pub fn user(&self) -> Option<UserId> {
-        self.lock().user
-    }
-
-    /// Records an event by the request's caller.
-    pub fn record(
-        &self,
-        action: &'static str,
-        target: Option<Target>,
-        result: Outcome,
-        metadata: Value,
-    ) {
-        self.push(None, action, target, result, metadata);
-    }
-
-    /// Records an event whose actor is `actor` although the request was not authenticated as
-    /// them (a login: the user who just proved their password).
-    pub fn record_as(
-        &self,
-        actor: UserId,
-        action: &'static str,
-        target: Option<Target>,
-        result: Outcome,
-        metadata: Value,
-    ) {
-        self.push(Some(actor), action, target, result, metadata);
-    }
-
-    fn push(
-        &self,
-        actor: Option<UserId>,
-        action: &'static str,
-        target: Option<Target>,
-        result: Outcome,
-        metadata: Value,
-    ) {
-        self.lock().events.push(Pending {
-            action,
-            actor,
-            target,
-            result,
-            metadata,
-        });
-    }
-
-    fn take(&self) -> (Option<UserId>, Vec<Pending>) {
-        let mut inner = self.lock();
-        (inner.user, std::mem::take(&mut inner.events))
-    }
-}
-
-/// The request's [`RequestContext`], for handlers.
-#[derive(Clone)]
-pub struct Audit(pub RequestContext);
-
-impl std::ops::Deref for Audit {
-    type Target = RequestContext;
-    fn deref(&self) -> &RequestContext {
-        &self.0
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Audit {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
-        // The access-log stage always inserts one; a router without it records nothing
-        // rather than failing the request.
-        Ok(Self(
-            parts
-                .extensions
-                .get::<RequestContext>()
-                .cloned()
-                .unwrap_or_default(),
-        ))
-    }
-}
-
-/// A user as a target.
-pub fn user_target(id: UserId) -> Option<Target> {
-    Some(Target {
-        kind: "user".into(),
-        id: id.to_string(),
-    })
-}
-
-/// A session as a target.
-pub fn session_target(id: impl std::fmt::Display) -> Option<Target> {
-    Some(Target {
-        kind: "session".into(),
-        id: id.to_string(),
     })
 }
 
@@ -394,7 +117,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         .filter_map(|p| {
             if p.action == "ratelimit.blocked" {
                 let key = format!("{actor_ip}|{}", p.metadata["policy"]);
-                let n = state.audit.throttle.admit(key, now_ms())?;
+                let n = state.audit.admit_refusal(key, now_ms())?;
                 let mut p = p;
                 p.metadata["refusals"] = json!(n);
                 return Some(p);
@@ -500,20 +223,4 @@ fn auth_outcome(action: &str) -> Option<&'static str> {
         "auth.logout" => "logout",
         _ => return None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_throttle_records_one_refusal_per_window_with_its_count() {
-        let t = Throttle::default();
-        assert_eq!(t.admit("a".into(), 0), Some(1));
-        assert_eq!(t.admit("a".into(), 1), None);
-        assert_eq!(t.admit("a".into(), 2), None);
-        assert_eq!(t.admit("b".into(), 2), Some(1));
-        assert_eq!(t.admit("a".into(), THROTTLE_WINDOW_MS), Some(3));
-        assert_eq!(t.admit("a".into(), THROTTLE_WINDOW_MS + 1), None);
-    }
 }

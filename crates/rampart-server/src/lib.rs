@@ -3,7 +3,9 @@
 
 pub mod app;
 pub mod audit;
+pub mod auditor;
 pub mod config;
+pub mod context;
 pub mod error;
 pub mod extract;
 pub mod limits;

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rampart_core::passwords::PasswordHasher;
 use rampart_core::ratelimit::{Block, Decision, Limit};
@@ -36,7 +35,7 @@ pub struct Inner {
     /// Prometheus counters and histograms of this server, served on the private listener.
     pub metrics: crate::metrics::Metrics,
     /// The audit trail and the key that signs its checkpoints.
-    pub audit: crate::audit::Auditor,
+    pub audit: crate::auditor::Auditor,
 }
 
 /// Rate-limit state: admissions per (policy, key), and the penalty box.
@@ -110,16 +109,4 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// Now, in unix milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// Now, in unix seconds.
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use rampart_core::domain::{now_ms, now_secs};

@@ -403,7 +403,8 @@ async fn audit_key_change(
 ) -> Result<(), Failure> {
     let key = rampart_server::app::load_audit_key(settings)?;
     let store = rampart_server::app::open_audit_store(settings, true).await?;
-    let auditor = rampart_server::audit::Auditor::new(store, key, settings.audit_checkpoint_every);
+    let auditor =
+        rampart_server::auditor::Auditor::new(store, key, settings.audit_checkpoint_every);
     let event = Event::new(
         action,
         Actor {

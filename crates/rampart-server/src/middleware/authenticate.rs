@@ -88,7 +88,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
     match session {
         Some(s) if s.live && s.user_id == verified.user_id => {
-            if let Some(context) = req.extensions().get::<crate::audit::RequestContext>() {
+            if let Some(context) = req.extensions().get::<crate::context::RequestContext>() {
                 context.set_user(verified.user_id);
             }
             req.extensions_mut().insert(Principal {

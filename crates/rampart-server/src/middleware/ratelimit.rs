@@ -92,7 +92,7 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
     let method = req.method().clone();
     let context = req
         .extensions()
-        .get::<crate::audit::RequestContext>()
+        .get::<crate::context::RequestContext>()
         .cloned()
         .unwrap_or_default();
     let blocked_event = |policy: &str, key: &str, retry_after_ms: u64| {

@@ -13,7 +13,7 @@ use rampart_core::lockout::AttemptKey;
 use serde_json::{Value, json};
 
 use super::user_json;
-use crate::audit::{Audit, user_target};
+use crate::context::{Audit, user_target};
 use crate::error::{AppError, AppResult};
 use crate::extract::{AdminCaller, JsonObject, QueryParams};
 use crate::state::{AppState, now_ms};

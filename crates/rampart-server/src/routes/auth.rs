@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::{rfc3339, user_json};
-use crate::audit::{Audit, session_target, user_target};
+use crate::context::{Audit, session_target, user_target};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, ClientMeta, JsonObject};
 use crate::middleware::authenticate::Principal;

@@ -25,7 +25,7 @@ use rampart_core::error::{ApiError, ErrorCode, FieldError};
 use rampart_store::UpdateOutcome;
 use serde_json::json;
 
-use crate::audit::Audit;
+use crate::context::Audit;
 use crate::error::{AppError, AppResult};
 use crate::extract::{JsonObject, SubjectOf};
 use crate::state::{AppState, now_ms};

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod auth;
 pub mod collections;
 pub mod health;
+pub mod metrics;
 pub mod users;
 
 /// All routes (without the pipeline layers; see `crate::app::router`).

@@ -7,7 +7,7 @@ use rampart_core::error::ErrorCode;
 use serde_json::Value;
 
 use super::user_json;
-use crate::audit::Audit;
+use crate::context::Audit;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, JsonObject};
 use crate::state::{AppState, now_ms};
@@ -42,7 +42,7 @@ pub async fn update_me(
     tracing::info!(user_id = %me.user_id, fields = "name", "user updated");
     audit.record(
         "user.updated",
-        crate::audit::user_target(me.user_id),
+        crate::context::user_target(me.user_id),
         rampart_core::audit::Outcome::Success,
         serde_json::json!({ "fields": ["name"] }),
     );
