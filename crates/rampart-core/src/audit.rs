@@ -34,6 +34,9 @@ use crate::keys::{PrivateFileError, new_kid, read_private, write_private};
 /// `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The largest metadata an entry stores; larger is replaced by its size.
+pub const MAX_METADATA_BYTES: usize = 4096;
+
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
@@ -105,13 +108,21 @@ impl Event {
         mut metadata: serde_json::Value,
     ) -> Self {
         crate::redact::redact_value(&mut metadata);
+        let mut metadata = canonical_json(&metadata);
+        if metadata.len() > MAX_METADATA_BYTES {
+            // Client-influenced metadata must not grow the (undeletable) trail without bound.
+            metadata = canonical_json(&serde_json::json!({
+                "truncated": true,
+                "bytes": metadata.len(),
+            }));
+        }
         Self {
             action,
             actor,
             target,
             result,
             request_id,
-            metadata: canonical_json(&metadata),
+            metadata,
         }
     }
 
@@ -240,11 +251,15 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// A signed statement that the chain's entry `seq` had hash `hash` at `created_ms`.
+/// A signed statement that the chain's entry `seq` had hash `hash` at `created_ms`, and that
+/// the checkpoint before it was at `prev_seq` (0 for the first): checkpoints chain too, so
+/// removing one is visible.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// The head's sequence number.
     pub seq: i64,
+    /// The previous checkpoint's `seq` (0 for the first).
+    pub prev_seq: i64,
     /// The head's hash.
     pub hash: String,
     /// When it was signed, unix milliseconds.
@@ -257,8 +272,12 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The signed bytes.
-    fn message(seq: i64, hash: &str, created_ms: i64, key_id: &str) -> Vec<u8> {
-        format!("rampart.audit.checkpoint.v1\n{seq}\n{hash}\n{created_ms}\n{key_id}").into_bytes()
+    fn message(c: &Checkpoint) -> Vec<u8> {
+        format!(
+            "rampart.audit.checkpoint.v1\n{}\n{}\n{}\n{}\n{}",
+            c.seq, c.hash, c.prev_seq, c.created_ms, c.key_id
+        )
+        .into_bytes()
     }
 }
 
@@ -383,16 +402,18 @@ impl AuditKey {
         &self.kid
     }
 
-    /// Signs the head `(seq, hash)` at `created_ms`.
-    pub fn checkpoint(&self, seq: i64, hash: &str, created_ms: i64) -> Checkpoint {
-        let message = Checkpoint::message(seq, hash, created_ms, &self.kid);
-        Checkpoint {
+    /// Signs the head `(seq, hash)` at `created_ms`, after the checkpoint at `prev_seq`.
+    pub fn checkpoint(&self, seq: i64, hash: &str, prev_seq: i64, created_ms: i64) -> Checkpoint {
+        let mut c = Checkpoint {
             seq,
+            prev_seq,
             hash: hash.to_owned(),
             created_ms,
             key_id: self.kid.clone(),
-            signature: B64.encode(self.pair.sign(&message).as_ref()),
-        }
+            signature: String::new(),
+        };
+        c.signature = B64.encode(self.pair.sign(&Checkpoint::message(&c)).as_ref());
+        c
     }
 
     /// The public keys that verify checkpoints (this key's and its predecessors').
@@ -413,7 +434,7 @@ impl VerifyingKeys {
         let signature = B64
             .decode(c.signature.as_bytes())
             .map_err(|_| BreakKind::BadSignature)?;
-        let message = Checkpoint::message(c.seq, &c.hash, c.created_ms, &c.key_id);
+        let message = Checkpoint::message(c);
         UnparsedPublicKey::new(&ED25519, public)
             .verify(&message, &signature)
             .map_err(|_| BreakKind::BadSignature)
@@ -437,6 +458,14 @@ pub enum BreakKind {
     Truncated,
     /// A checkpoint's signature does not verify.
     BadSignature,
+    /// A signed checkpoint was removed: the next one names it as its predecessor.
+    CheckpointMissing,
+    /// The entries from here on are not covered by a checkpoint although one is signed every
+    /// few entries: the checkpoints that covered them were removed (or the entries were added
+    /// by something other than Rampart).
+    Unsealed,
+    /// The table holds rows the chain does not account for (outside the sequence).
+    Unaccounted,
     /// A checkpoint names a key id that is not an audit key.
     UnknownKey,
 }
@@ -471,6 +500,18 @@ impl fmt::Display for Break {
             BreakKind::Truncated => write!(
                 f,
                 "entry {seq} and later are missing: a signed checkpoint records a longer chain"
+            ),
+            BreakKind::CheckpointMissing => write!(
+                f,
+                "the signed checkpoint at entry {seq} was removed: the next checkpoint names it"
+            ),
+            BreakKind::Unsealed => write!(
+                f,
+                "entry {seq} and later are not covered by a signed checkpoint although one is due: checkpoints were removed, or entries added outside Rampart"
+            ),
+            BreakKind::Unaccounted => write!(
+                f,
+                "the trail holds rows outside the chain (from entry {seq} on): entries were added outside Rampart"
             ),
             BreakKind::BadSignature => {
                 write!(f, "the checkpoint at entry {seq} has an invalid signature")
@@ -515,13 +556,20 @@ pub struct Verifier {
     checkpoints: BTreeMap<i64, Checkpoint>,
     checkpoint_count: u64,
     last_checkpoint: Option<Checkpoint>,
+    max_unsigned: Option<i64>,
     problem: Option<Break>,
 }
 
 impl Verifier {
     /// Starts a verification against `checkpoints` (any order), checking their signatures
-    /// with `keys` first.
-    pub fn new(checkpoints: Vec<Checkpoint>, keys: &VerifyingKeys) -> Self {
+    /// with `keys` and that none is missing from their chain first. `max_unsigned`: the
+    /// writer signs as soon as this many entries follow the last checkpoint, so a longer
+    /// unsigned tail means checkpoints were removed (`None`: not checked).
+    pub fn new(
+        checkpoints: Vec<Checkpoint>,
+        keys: &VerifyingKeys,
+        max_unsigned: Option<i64>,
+    ) -> Self {
         let mut problem = None;
         let checkpoint_count = checkpoints.len() as u64;
         let mut by_seq = BTreeMap::new();
@@ -548,6 +596,24 @@ impl Verifier {
             }
             by_seq.insert(c.seq, c);
         }
+        // Each checkpoint names its predecessor: a gap is a removed checkpoint.
+        let mut expected_prev = 0;
+        for c in by_seq.values() {
+            if c.prev_seq != expected_prev {
+                let candidate = Break {
+                    seq: c.prev_seq.max(expected_prev),
+                    kind: BreakKind::CheckpointMissing,
+                };
+                if problem
+                    .as_ref()
+                    .is_none_or(|p: &Break| candidate.seq < p.seq)
+                {
+                    problem = Some(candidate);
+                }
+                break;
+            }
+            expected_prev = c.seq;
+        }
         let last_checkpoint = by_seq.values().next_back().cloned();
         Self {
             expected_seq: 1,
@@ -556,13 +622,16 @@ impl Verifier {
             checkpoints: by_seq,
             checkpoint_count,
             last_checkpoint,
+            max_unsigned,
             problem,
         }
     }
 
-    /// Whether verification already found a break (later entries are not looked at).
-    pub fn broken(&self) -> bool {
-        self.problem.is_some()
+    /// Whether a break at or before entry `seq` was found: later entries cannot change the
+    /// answer (a break found further on, such as a bad checkpoint, may still be preceded by
+    /// an earlier one).
+    pub fn broken_by(&self, seq: i64) -> bool {
+        self.problem.as_ref().is_some_and(|p| p.seq <= seq)
     }
 
     /// Checks the next entry in sequence order.
@@ -603,19 +672,31 @@ impl Verifier {
         self.prev_hash.clone_from(&entry.hash);
     }
 
-    /// The report: also catches truncation (a checkpoint beyond the last entry).
-    pub fn finish(mut self) -> Report {
+    /// The report: also catches truncation (a checkpoint beyond the last entry) and an
+    /// unsigned tail longer than the writer ever leaves. `rows`: how many rows the table
+    /// holds, when known; more than the chain accounts for is tampering too.
+    pub fn finish(mut self, rows: Option<u64>) -> Report {
         let head_seq = self.expected_seq - 1;
-        if self.problem.is_none()
-            && self
-                .last_checkpoint
-                .as_ref()
-                .is_some_and(|c| c.seq > head_seq)
-        {
-            self.problem = Some(Break {
-                seq: head_seq + 1,
-                kind: BreakKind::Truncated,
-            });
+        let signed = self.last_checkpoint.as_ref().map_or(0, |c| c.seq);
+        if self.problem.is_none() {
+            self.problem = if signed > head_seq {
+                Some(Break {
+                    seq: head_seq + 1,
+                    kind: BreakKind::Truncated,
+                })
+            } else if self.max_unsigned.is_some_and(|n| head_seq - signed >= n) {
+                Some(Break {
+                    seq: signed + 1,
+                    kind: BreakKind::Unsealed,
+                })
+            } else if rows.is_some_and(|n| n != self.entries) {
+                Some(Break {
+                    seq: head_seq + 1,
+                    kind: BreakKind::Unaccounted,
+                })
+            } else {
+                None
+            };
         }
         let head = (head_seq > 0).then(|| (head_seq, self.prev_hash.clone()));
         Report {
@@ -668,16 +749,37 @@ mod tests {
     }
 
     fn verify(entries: &[Entry], checkpoints: Vec<Checkpoint>, key: &AuditKey) -> Report {
-        let mut v = Verifier::new(checkpoints, key.verifying_keys());
+        let mut v = Verifier::new(checkpoints, key.verifying_keys(), None);
         for e in entries {
             v.push(e);
         }
-        v.finish()
+        v.finish(None)
     }
 
     fn signed(key: &AuditKey, entries: &[Entry], seq: i64) -> Checkpoint {
+        signed_after(key, entries, seq, 0)
+    }
+
+    fn signed_after(key: &AuditKey, entries: &[Entry], seq: i64, prev: i64) -> Checkpoint {
         let e = &entries[usize::try_from(seq - 1).unwrap()];
-        key.checkpoint(e.seq, &e.hash, 1_700_000_000_000)
+        key.checkpoint(e.seq, &e.hash, prev, 1_700_000_000_000)
+    }
+
+    #[test]
+    fn oversized_metadata_is_replaced_by_its_size() {
+        let e = Event::new(
+            "validation.failed",
+            Actor {
+                user_id: None,
+                ip: "127.0.0.1".into(),
+                user_agent: String::new(),
+            },
+            None,
+            Outcome::Failure,
+            None,
+            serde_json::json!({ "fields": ["x".repeat(10_000)] }),
+        );
+        assert_eq!(e.metadata(), r#"{"bytes":10015,"truncated":true}"#);
     }
 
     #[test]
@@ -695,7 +797,10 @@ mod tests {
         let entries = chain(10);
         let report = verify(
             &entries,
-            vec![signed(&key, &entries, 5), signed(&key, &entries, 10)],
+            vec![
+                signed(&key, &entries, 5),
+                signed_after(&key, &entries, 10, 5),
+            ],
             &key,
         );
         assert!(report.intact(), "{report:?}");
@@ -752,6 +857,65 @@ mod tests {
         check(swapped, 3, BreakKind::Modified);
 
         check(entries[..6].to_vec(), 7, BreakKind::Truncated);
+    }
+
+    #[test]
+    fn removed_checkpoints_are_detected() {
+        let (_d, key) = new_key();
+        let entries = chain(12);
+        let all = vec![
+            signed(&key, &entries, 5),
+            signed_after(&key, &entries, 10, 5),
+        ];
+        let check = |cps: Vec<Checkpoint>, upto: usize, max: Option<i64>| {
+            let mut v = Verifier::new(cps, key.verifying_keys(), max);
+            for e in &entries[..upto] {
+                v.push(e);
+            }
+            v.finish(Some(upto as u64)).problem
+        };
+        assert_eq!(check(all.clone(), 12, Some(5)), None);
+        // The middle one removed: the later one names it.
+        assert_eq!(
+            check(vec![all[1].clone()], 12, Some(5)),
+            Some(Break {
+                seq: 5,
+                kind: BreakKind::CheckpointMissing
+            })
+        );
+        // The last one removed (and the tail cut below it): the unsigned tail is too long.
+        assert_eq!(
+            check(vec![all[0].clone()], 12, Some(5)),
+            Some(Break {
+                seq: 6,
+                kind: BreakKind::Unsealed
+            })
+        );
+        assert_eq!(
+            check(vec![all[0].clone()], 7, Some(5)),
+            None,
+            "a tail shorter than the cadence is what a crash leaves"
+        );
+        // All removed and the chain rewritten from scratch.
+        assert_eq!(
+            check(vec![], 12, Some(5)),
+            Some(Break {
+                seq: 1,
+                kind: BreakKind::Unsealed
+            })
+        );
+        // Rows the chain does not account for.
+        let mut v = Verifier::new(all, key.verifying_keys(), Some(5));
+        for e in &entries {
+            v.push(e);
+        }
+        assert_eq!(
+            v.finish(Some(13)).problem,
+            Some(Break {
+                seq: 13,
+                kind: BreakKind::Unaccounted
+            })
+        );
     }
 
     #[test]

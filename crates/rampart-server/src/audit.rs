@@ -22,9 +22,11 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rampart_core::audit::{Actor, Event, Outcome, Target};
+use rampart_core::domain::UserId;
 use rampart_core::error::{ApiError, ErrorCode};
 use serde_json::json;
 
+use crate::auditor::AuditUnavailable;
 use crate::context::{Pending, RequestContext};
 use crate::error::{AppError, StoreFailure};
 use crate::extract::client_ip_of;
@@ -88,16 +90,23 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     let method = req.method().clone();
     // The concrete path names the collection or record a refusal was about; bounded.
     let path: String = req.uri().path().chars().take(256).collect();
-    let actor_ip =
-        client_ip_of(&state, &req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    let user_agent = crate::extract::user_agent(req.headers());
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let who = Who {
+        ip: client_ip_of(&state, &req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+        user_agent: crate::extract::user_agent(req.headers()),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+    };
+    let guard = FlushOnDrop {
+        state: state.clone(),
+        context: context.clone(),
+        who: who.clone(),
+    };
     let res = next.run(req).await;
 
     if res.extensions().get::<StoreFailure>().is_some() {
         state.metrics.store_error("database");
     }
     let (user, mut pending) = context.take();
+    drop(guard);
     if matches!(
         res.extensions().get::<ApiError>().map(|e| e.code),
         Some(ErrorCode::InvalidToken | ErrorCode::TokenExpired)
@@ -109,18 +118,76 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     {
         pending.push(event);
     }
-    if pending.is_empty() {
+    let events = events_of(&state, &who, user, pending);
+    if events.is_empty() {
         return res;
     }
-    let events: Vec<Event> = pending
+    // Appended by a task of its own: once taken from the context, the entries are committed
+    // even if this request is dropped while waiting (its client went away).
+    let append = |events: Vec<Event>| {
+        let state = state.clone();
+        async move {
+            tokio::spawn(async move { state.audit.append(events).await })
+                .await
+                .unwrap_or_else(|e| Err(AuditUnavailable::from(e)))
+        }
+    };
+    let mut outcome = append(events.clone()).await;
+    if outcome.is_err() {
+        outcome = append(events.clone()).await;
+    }
+    match outcome {
+        Ok(n) => {
+            state.metrics.audit_appended(n as u64);
+            res
+        }
+        Err(e) => {
+            state.metrics.store_error("audit");
+            log_unstored(&events, &e);
+            AppError::from(ApiError::new(ErrorCode::Unavailable).retry_after(5)).into_response()
+        }
+    }
+}
+
+/// The entries could not be stored: they are not lost silently, they go to the error log
+/// (redacted there too).
+fn log_unstored(events: &[Event], e: &AuditUnavailable) {
+    for event in events {
+        tracing::error!(
+            target: "rampart::audit",
+            action = event.action,
+            result = event.result.as_str(),
+            metadata = event.metadata(),
+            request_id = event.request_id.as_deref().unwrap_or_default(),
+            error = %e,
+            "audit entry could not be stored"
+        );
+    }
+}
+
+/// Who made the request, as every entry of it records.
+#[derive(Clone)]
+struct Who {
+    ip: String,
+    user_agent: String,
+    request_id: Option<String>,
+}
+
+/// The entries for what the request recorded: rate-limit refusals throttled, each counted in
+/// the metrics.
+fn events_of(
+    state: &AppState,
+    who: &Who,
+    user: Option<UserId>,
+    pending: Vec<Pending>,
+) -> Vec<Event> {
+    pending
         .into_iter()
-        .filter_map(|p| {
+        .filter_map(|mut p| {
             if p.action == "ratelimit.blocked" {
-                let key = format!("{actor_ip}|{}", p.metadata["policy"]);
+                let key = format!("{}|{}", who.ip, p.metadata["policy"]);
                 let n = state.audit.admit_refusal(key, now_ms())?;
-                let mut p = p;
                 p.metadata["refusals"] = json!(n);
-                return Some(p);
             }
             Some(p)
         })
@@ -132,46 +199,49 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
                 p.action,
                 Actor {
                     user_id: p.actor.or(user).map(|u| u.to_string()),
-                    ip: actor_ip.clone(),
-                    user_agent: user_agent.clone(),
+                    ip: who.ip.clone(),
+                    user_agent: who.user_agent.clone(),
                 },
                 p.target,
                 p.result,
-                request_id.clone(),
+                who.request_id.clone(),
                 p.metadata,
             )
         })
-        .collect();
-    if events.is_empty() {
-        return res;
-    }
-    let mut outcome = state.audit.append(events.clone()).await;
-    if outcome.is_err() {
-        outcome = state.audit.append(events.clone()).await;
-    }
-    match outcome {
-        Ok(n) => {
-            state.metrics.audit_appended(n as u64);
-            res
+        .collect()
+}
+
+/// Appends what the request recorded if the request is dropped before [`record`] took it
+/// (the client went away mid-request, after a change was made): a change must not go
+/// unaudited because its caller disconnected.
+struct FlushOnDrop {
+    state: AppState,
+    context: RequestContext,
+    who: Who,
+}
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        let (user, pending) = self.context.take();
+        if pending.is_empty() {
+            return;
         }
-        Err(e) => {
-            state.metrics.store_error("audit");
-            // The entries are not lost silently: they go to the log (redacted there too).
-            for event in &events {
-                tracing::error!(
-                    target: "rampart::audit",
-                    action = event.action,
-                    result = event.result.as_str(),
-                    metadata = event.metadata(),
-                    request_id = event.request_id.as_deref().unwrap_or_default(),
-                    error = %e,
-                    "audit entry could not be stored; answering 503"
-                );
-            }
-            AppError::from(ApiError::new(ErrorCode::Unavailable).retry_after(5)).into_response()
+        let events = events_of(&self.state, &self.who, user, pending);
+        let state = self.state.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = state.audit.append(events.clone()).await {
+                    state.metrics.store_error("audit");
+                    log_unstored(&events, &e);
+                }
+            });
         }
     }
 }
+
+/// Most field names a `validation.failed` entry lists, and their longest length.
+const MAX_FIELDS: usize = 20;
+const MAX_FIELD_CHARS: usize = 64;
 
 /// The `access.denied` or `validation.failed` event for a refusal no stage described.
 fn refusal(res: &Response, route: &str, method: &http::Method, path: &str) -> Option<Pending> {
@@ -196,15 +266,26 @@ fn refusal(res: &Response, route: &str, method: &http::Method, path: &str) -> Op
             }),
         }),
         _ if code == ErrorCode::ValidationFailed => {
-            let fields: Vec<&str> = error
+            // Field names can be the client's own (unknown keys): bounded in count and length.
+            let all: Vec<&str> = error
                 .map(|e| e.details.iter().map(|d| d.field.as_str()).collect())
                 .unwrap_or_default();
+            let fields: Vec<String> = all
+                .iter()
+                .take(MAX_FIELDS)
+                .map(|f| f.chars().take(MAX_FIELD_CHARS).collect())
+                .collect();
             Some(Pending {
                 action: "validation.failed",
                 actor: None,
                 target,
                 result: Outcome::Failure,
-                metadata: json!({ "method": method.as_str(), "path": path, "fields": fields }),
+                metadata: json!({
+                    "method": method.as_str(),
+                    "path": path,
+                    "fields": fields,
+                    "fields_total": all.len(),
+                }),
             })
         }
         _ => None,

@@ -38,6 +38,12 @@ const QUEUE: usize = 4096;
 #[error("the audit trail could not be written: {0}")]
 pub struct AuditUnavailable(String);
 
+impl From<tokio::task::JoinError> for AuditUnavailable {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self(format!("the append task failed: {e}"))
+    }
+}
+
 impl Auditor {
     /// An auditor over `store`, signing with `key` every `every_entries` entries. Starts the
     /// writer task (needs a Tokio runtime); it ends when the auditor is dropped.
@@ -58,6 +64,11 @@ impl Auditor {
             throttle: Throttle::default(),
             queue,
         }
+    }
+
+    /// Whether the writer task still takes appends (it ends only if it panicked).
+    pub fn writer_alive(&self) -> bool {
+        !self.queue.is_closed()
     }
 
     /// The trail's store.

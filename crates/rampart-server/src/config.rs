@@ -879,6 +879,13 @@ impl Settings {
         if !(1..=1_000_000).contains(&a.checkpoint_every) {
             return Err(bad("audit.checkpoint_every", "must be from 1 to 1000000"));
         }
+        if production && (a.checkpoint_every > 1000 || a.checkpoint_interval_secs > 3600) {
+            warnings.push(
+                "audit: entries after the last checkpoint can be cut off undetected; signing \
+                 less often than every 1000 entries or every hour widens that window"
+                    .into(),
+            );
+        }
         if !(1..=86_400).contains(&a.checkpoint_interval_secs) {
             return Err(bad(
                 "audit.checkpoint_interval_secs",

@@ -24,6 +24,9 @@ pub const AUDIT_SCHEMA: &str = "rampart_audit";
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations_audit/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations_audit/postgres");
 
+/// Key of the PostgreSQL advisory lock appenders take ("rampart" + 2; the DDL lock is + 1).
+const APPEND_LOCK_KEY: i64 = 0x7261_6d70_6172_7402;
+
 /// Entries read per page when verifying.
 const VERIFY_PAGE: i64 = 1000;
 
@@ -95,6 +98,7 @@ impl From<EntryRow> for Entry {
 #[derive(sqlx::FromRow)]
 struct CheckpointRow {
     seq: i64,
+    prev_seq: i64,
     hash: String,
     created_ms: i64,
     key_id: String,
@@ -105,6 +109,7 @@ impl From<CheckpointRow> for Checkpoint {
     fn from(r: CheckpointRow) -> Self {
         Self {
             seq: r.seq,
+            prev_seq: r.prev_seq,
             hash: r.hash,
             created_ms: r.created_ms,
             key_id: r.key_id,
@@ -126,10 +131,11 @@ macro_rules! insert_checkpoint {
     ($tx:expr, $c:expr) => {{
         let c: &Checkpoint = $c;
         sqlx::query(
-            "INSERT INTO audit_checkpoints (seq, hash, created_ms, key_id, signature)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO audit_checkpoints (seq, prev_seq, hash, created_ms, key_id, signature)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(c.seq)
+        .bind(c.prev_seq)
         .bind(&c.hash)
         .bind(c.created_ms)
         .bind(&c.key_id)
@@ -171,7 +177,10 @@ impl AuditStore {
     /// Connects to PostgreSQL with [`AUDIT_SCHEMA`] as the search path, creating the schema
     /// and migrating it when `create` is set.
     pub async fn open_postgres(url: &str, create: bool) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.options([("search_path", AUDIT_SCHEMA)]);
+        // Synchronous commit whatever the server's default: an answered request's entries
+        // must be on disk.
+        let options = PgConnectOptions::from_str(url)?
+            .options([("search_path", AUDIT_SCHEMA), ("synchronous_commit", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
@@ -258,9 +267,10 @@ impl AuditStore {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             if matches!(&*self.backend, Backend::Postgres(_)) {
-                // Self-conflicting, so appenders in every process queue here; readers are not
-                // blocked.
-                sqlx::query("LOCK TABLE audit_entries IN SHARE ROW EXCLUSIVE MODE")
+                // Appenders in every process queue here; readers are not blocked, and the
+                // application role needs no privilege beyond INSERT and SELECT for it.
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(APPEND_LOCK_KEY)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -302,8 +312,9 @@ impl AuditStore {
                 .fetch_one(&mut *tx)
                 .await?;
             let mut signed = None;
-            if seq > 0 && seq - last.unwrap_or(0) >= every.entries {
-                let c = key.checkpoint(seq, &prev, now_ms);
+            let last = last.unwrap_or(0);
+            if seq > 0 && seq - last >= every.entries {
+                let c = key.checkpoint(seq, &prev, last, now_ms);
                 insert_checkpoint!(tx, &c);
                 signed = Some(c);
             }
@@ -315,7 +326,7 @@ impl AuditStore {
     /// Every checkpoint, oldest first.
     pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         let rows: Vec<CheckpointRow> = with_pool!(self, |pool| sqlx::query_as(
-            "SELECT seq, hash, created_ms, key_id, signature FROM audit_checkpoints
+            "SELECT seq, prev_seq, hash, created_ms, key_id, signature FROM audit_checkpoints
              ORDER BY seq, key_id"
         )
         .fetch_all(pool)
@@ -337,9 +348,15 @@ impl AuditStore {
         Ok(rows.into_iter().map(Entry::from).collect())
     }
 
-    /// Verifies the whole trail against the checkpoints and `keys`, page by page.
-    pub async fn verify(&self, keys: &VerifyingKeys) -> Result<Report, StoreError> {
-        let mut verifier = Verifier::new(self.checkpoints().await?, keys);
+    /// Verifies the whole trail against the checkpoints and `keys`, page by page, and that
+    /// the table holds no row outside the chain. `max_unsigned`: the checkpoint cadence (see
+    /// `Verifier::new`).
+    pub async fn verify(
+        &self,
+        keys: &VerifyingKeys,
+        max_unsigned: Option<i64>,
+    ) -> Result<Report, StoreError> {
+        let mut verifier = Verifier::new(self.checkpoints().await?, keys, max_unsigned);
         let mut after = i64::MIN;
         loop {
             let page = self.entries_after(after, VERIFY_PAGE).await?;
@@ -348,11 +365,16 @@ impl AuditStore {
             for entry in &page {
                 verifier.push(entry);
             }
-            if verifier.broken() {
+            if verifier.broken_by(after) {
                 break;
             }
         }
-        Ok(verifier.finish())
+        let rows: i64 = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_entries"
+        )
+        .fetch_one(pool)
+        .await)?;
+        Ok(verifier.finish(u64::try_from(rows).ok()))
     }
 
     /// Entries matching `filter`, newest first, at most `limit`.

@@ -355,7 +355,10 @@ async fn audit_verify(settings: &Settings, as_json: bool) -> Result<(), Failure>
         Ok(store) => store,
         Err(e) => return unreadable(format!("{e:#}")),
     };
-    let report = match store.verify(key.verifying_keys()).await {
+    let report = match store
+        .verify(key.verifying_keys(), Some(settings.audit_checkpoint_every))
+        .await
+    {
         Ok(report) => report,
         Err(e) => return unreadable(e.to_string()),
     };
@@ -424,6 +427,11 @@ async fn audit_key_change(
         .append(vec![event])
         .await
         .context("the key ring changed, but the audit trail could not record it")?;
+    // No server may be running to sign it later: seal the entry now.
+    auditor
+        .checkpoint()
+        .await
+        .context("the key ring change was recorded but could not be signed")?;
     auditor.store().close().await;
     Ok(())
 }

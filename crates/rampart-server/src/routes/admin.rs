@@ -133,6 +133,14 @@ pub async fn unlock(
         tracing::warn!(error = %e, "unlock: could not clear the failed-login lock");
         return Err(ApiError::new(ErrorCode::Unavailable).retry_after(5).into());
     }
+    // Recorded as soon as the lock is gone, before anything else can be awaited.
+    tracing::info!(admin_id = %admin.user_id, user_id = %id, "admin.user.unlocked");
+    audit.record(
+        "admin.user.unlocked",
+        user_target(id),
+        Outcome::Success,
+        json!({}),
+    );
     // The failures that locked the account also used up its per-account login budget; an
     // unlock that left that in place would keep the owner out for the same 15 minutes.
     let shared = AttemptKey::Account(user.email.as_str().to_owned());
@@ -144,13 +152,6 @@ pub async fn unlock(
     {
         tracing::warn!(error = %e, "unlock: could not clear the per-account login limit");
     }
-    tracing::info!(admin_id = %admin.user_id, user_id = %id, "admin.user.unlocked");
-    audit.record(
-        "admin.user.unlocked",
-        user_target(id),
-        Outcome::Success,
-        json!({}),
-    );
     Ok(StatusCode::NO_CONTENT)
 }
 

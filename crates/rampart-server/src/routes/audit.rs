@@ -181,7 +181,10 @@ pub async fn verify(
     let report = state
         .audit
         .store()
-        .verify(state.audit.key().verifying_keys())
+        .verify(
+            state.audit.key().verifying_keys(),
+            Some(state.settings.audit_checkpoint_every),
+        )
         .await?;
     Ok(Json(json!({
         "status": if report.intact() { "intact" } else { "tampered" },

@@ -313,7 +313,7 @@ pub async fn login(
         "auth.login.succeeded",
         session_target(session_id),
         Outcome::Success,
-        json!({ "device_cookie": matches!(attempt, AttemptKey::Device { .. }) }),
+        json!({ "known_device": matches!(attempt, AttemptKey::Device { .. }) }),
     );
     let mut res = token_response(&state, user.id, session_id, user.role, &refresh)?;
     // A device that just proved the password gets (or keeps) its own lockout counter.

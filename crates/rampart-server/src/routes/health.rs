@@ -21,6 +21,10 @@ pub async fn ready(State(state): State<AppState>) -> AppResult<(StatusCode, Json
         tracing::error!(error = %e, "readiness check failed: database");
         return Err(ErrorCode::Unavailable.into());
     }
+    if !state.audit.writer_alive() {
+        tracing::error!("readiness check failed: the audit writer has stopped");
+        return Err(ErrorCode::Unavailable.into());
+    }
     if let Err(e) = state.audit.store().ping().await {
         state.metrics.store_error("audit");
         tracing::error!(error = %e, "readiness check failed: audit trail");

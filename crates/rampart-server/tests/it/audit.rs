@@ -45,6 +45,7 @@ async fn tamper(app: &TestApp, statements: &[&'static str]) {
             for drop in [
                 "DROP TRIGGER audit_entries_no_update",
                 "DROP TRIGGER audit_entries_no_delete",
+                "DROP TRIGGER audit_checkpoints_no_delete",
             ] {
                 sqlx::query(drop).execute(&mut conn).await.unwrap();
             }
@@ -60,6 +61,7 @@ async fn tamper(app: &TestApp, statements: &[&'static str]) {
             for s in [
                 "SET search_path TO rampart_audit",
                 "DROP TRIGGER audit_entries_no_change ON audit_entries",
+                "DROP TRIGGER audit_checkpoints_no_change ON audit_checkpoints",
             ]
             .iter()
             .chain(statements)
@@ -234,6 +236,32 @@ async fn refusals_are_recorded_with_route_and_reason() {
 }
 
 #[tokio::test]
+async fn client_chosen_field_names_cannot_bloat_the_trail() {
+    let app = spawn_app().await;
+    let mut body = serde_json::Map::new();
+    for i in 0..30 {
+        body.insert(format!("{i:02}{}", "k".repeat(20_000)), json!(1));
+    }
+    let res = app
+        .send(Req::post("/api/auth/register").json(Value::Object(body)))
+        .await;
+    res.assert_error(400, "validation_failed");
+    let e = trail(&app).await.pop().unwrap();
+    assert_eq!(e.action, "validation.failed");
+    assert!(e.metadata.len() < 4096, "{} bytes", e.metadata.len());
+    let meta: Value = serde_json::from_str(&e.metadata).unwrap();
+    let fields = meta["fields"].as_array().unwrap();
+    assert_eq!(fields.len(), 20);
+    assert!(
+        fields
+            .iter()
+            .all(|f| f.as_str().unwrap().chars().count() <= 64)
+    );
+    // The unknown keys, plus the three required fields that are missing.
+    assert_eq!(meta["fields_total"], 33, "{meta}");
+}
+
+#[tokio::test]
 async fn admin_actions_are_recorded() {
     let app = spawn_app().await;
     let (admin_id, admin, _) = app.admin("root@example.com").await;
@@ -383,6 +411,31 @@ async fn truncation_below_the_last_checkpoint_is_named() {
     let report = verify(&app, &admin).await;
     assert_eq!(report["first_broken"]["seq"], 8, "{report}");
     assert_eq!(report["first_broken"]["kind"], "truncated");
+}
+
+#[tokio::test]
+async fn removed_checkpoints_are_named() {
+    let (app, admin) = twelve_entries().await;
+    // The newest one: the unsigned tail is now longer than the writer ever leaves it.
+    tamper(&app, &["DELETE FROM audit_checkpoints WHERE seq = 10"]).await;
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["first_broken"]["seq"], 6, "{report}");
+    assert_eq!(report["first_broken"]["kind"], "unsealed");
+
+    let (app, admin) = twelve_entries().await;
+    // One in the middle: the next one names it.
+    tamper(&app, &["DELETE FROM audit_checkpoints WHERE seq = 5"]).await;
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["first_broken"]["seq"], 5, "{report}");
+    assert_eq!(report["first_broken"]["kind"], "checkpoint_missing");
+
+    let (app, admin) = twelve_entries().await;
+    // All of them: nothing signed is left to contradict a rewritten chain, but nothing
+    // covers the twelve entries either.
+    tamper(&app, &["DELETE FROM audit_checkpoints"]).await;
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["first_broken"]["seq"], 1, "{report}");
+    assert_eq!(report["first_broken"]["kind"], "unsealed");
 }
 
 #[tokio::test]

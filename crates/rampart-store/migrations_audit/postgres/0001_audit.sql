@@ -1,6 +1,6 @@
 -- The audit trail, in its own schema (rampart_audit; the pool's search_path points here),
 -- apart from application data. Same tables as the SQLite file; the append-only triggers
--- need PL/pgSQL. Grant the application role INSERT and SELECT only where roles are split.
+-- need PL/pgSQL.
 CREATE TABLE audit_entries (
     seq              BIGINT PRIMARY KEY,
     ts_ms            BIGINT NOT NULL,
@@ -21,9 +21,10 @@ CREATE INDEX audit_entries_actor ON audit_entries (actor_user_id, seq);
 CREATE INDEX audit_entries_target ON audit_entries (target_type, target_id, seq);
 CREATE INDEX audit_entries_ts ON audit_entries (ts_ms);
 
--- Signed heads of the chain (rampart_core::audit::Checkpoint).
+-- Signed heads of the chain (rampart_core::audit::Checkpoint); prev_seq chains them.
 CREATE TABLE audit_checkpoints (
     seq        BIGINT NOT NULL,
+    prev_seq   BIGINT NOT NULL,
     hash       TEXT NOT NULL,
     created_ms BIGINT NOT NULL,
     key_id     TEXT NOT NULL,
