@@ -364,78 +364,62 @@ async fn twelve_entries() -> (TestApp, String) {
     (app, admin)
 }
 
+/// Tampers with a fresh 12-entry trail and returns the first break the verifier names.
+async fn first_break(statements: &[&'static str]) -> (i64, String) {
+    let (app, admin) = twelve_entries().await;
+    tamper(&app, statements).await;
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["status"], "tampered", "{report}");
+    let broken = &report["first_broken"];
+    (
+        broken["seq"].as_i64().unwrap(),
+        broken["kind"].as_str().unwrap().to_owned(),
+    )
+}
+
 #[tokio::test]
 async fn an_edited_entry_is_named() {
-    let (app, admin) = twelve_entries().await;
-    tamper(
-        &app,
-        &["UPDATE audit_entries SET actor_ip = '203.0.113.9' WHERE seq = 3"],
-    )
-    .await;
-    let report = verify(&app, &admin).await;
-    assert_eq!(report["status"], "tampered");
-    assert_eq!(report["first_broken"]["seq"], 3, "{report}");
-    assert_eq!(report["first_broken"]["kind"], "modified");
+    let edit = "UPDATE audit_entries SET actor_ip = '203.0.113.9' WHERE seq = 3";
+    assert_eq!(first_break(&[edit]).await, (3, "modified".into()));
 }
 
 #[tokio::test]
 async fn a_deleted_entry_is_named() {
-    let (app, admin) = twelve_entries().await;
-    tamper(&app, &["DELETE FROM audit_entries WHERE seq = 4"]).await;
-    let report = verify(&app, &admin).await;
-    assert_eq!(report["first_broken"]["seq"], 4, "{report}");
-    assert_eq!(report["first_broken"]["kind"], "missing");
+    let delete = "DELETE FROM audit_entries WHERE seq = 4";
+    assert_eq!(first_break(&[delete]).await, (4, "missing".into()));
 }
 
 #[tokio::test]
 async fn swapped_entries_are_named() {
-    let (app, admin) = twelve_entries().await;
-    tamper(
-        &app,
-        &[
-            "UPDATE audit_entries SET seq = -1 WHERE seq = 6",
-            "UPDATE audit_entries SET seq = 6 WHERE seq = 7",
-            "UPDATE audit_entries SET seq = 7 WHERE seq = -1",
-        ],
-    )
-    .await;
-    let report = verify(&app, &admin).await;
-    assert_eq!(report["first_broken"]["seq"], 6, "{report}");
-    assert_eq!(report["first_broken"]["kind"], "modified");
+    let swap = [
+        "UPDATE audit_entries SET seq = -1 WHERE seq = 6",
+        "UPDATE audit_entries SET seq = 6 WHERE seq = 7",
+        "UPDATE audit_entries SET seq = 7 WHERE seq = -1",
+    ];
+    assert_eq!(first_break(&swap).await, (6, "modified".into()));
 }
 
 #[tokio::test]
 async fn truncation_below_the_last_checkpoint_is_named() {
-    let (app, admin) = twelve_entries().await;
-    tamper(&app, &["DELETE FROM audit_entries WHERE seq > 7"]).await;
-    let report = verify(&app, &admin).await;
-    assert_eq!(report["first_broken"]["seq"], 8, "{report}");
-    assert_eq!(report["first_broken"]["kind"], "truncated");
+    let cut = "DELETE FROM audit_entries WHERE seq > 7";
+    assert_eq!(first_break(&[cut]).await, (8, "truncated".into()));
 }
 
 #[tokio::test]
 async fn removed_checkpoints_are_named() {
-    let (app, admin) = twelve_entries().await;
     // The newest one: the unsigned tail is now longer than the writer ever leaves it.
-    tamper(&app, &["DELETE FROM audit_checkpoints WHERE seq = 10"]).await;
-    let report = verify(&app, &admin).await;
-    assert_eq!(report["first_broken"]["seq"], 6, "{report}");
-    assert_eq!(report["first_broken"]["kind"], "unsealed");
-
-    let (app, admin) = twelve_entries().await;
+    let newest = "DELETE FROM audit_checkpoints WHERE seq = 10";
+    assert_eq!(first_break(&[newest]).await, (6, "unsealed".into()));
     // One in the middle: the next one names it.
-    tamper(&app, &["DELETE FROM audit_checkpoints WHERE seq = 5"]).await;
-    let report = verify(&app, &admin).await;
-    assert_eq!(report["first_broken"]["seq"], 5, "{report}");
-    assert_eq!(report["first_broken"]["kind"], "checkpoint_missing");
-
-    let (app, admin) = twelve_entries().await;
+    let middle = "DELETE FROM audit_checkpoints WHERE seq = 5";
+    assert_eq!(
+        first_break(&[middle]).await,
+        (5, "checkpoint_missing".into())
+    );
     // All of them: nothing signed is left to contradict a rewritten chain, but nothing
     // covers the twelve entries either.
-    tamper(&app, &["DELETE FROM audit_checkpoints"]).await;
-    let report = verify(&app, &admin).await;
-    assert_eq!(report["first_broken"]["seq"], 1, "{report}");
-    assert_eq!(report["first_broken"]["kind"], "unsealed");
+    let all = "DELETE FROM audit_checkpoints";
+    assert_eq!(first_break(&[all]).await, (1, "unsealed".into()));
 }
 
 #[tokio::test]
