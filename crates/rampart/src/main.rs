@@ -63,6 +63,53 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Audit any HTTP API from outside against the checklist. Exit code 0: nothing at or above
+    /// --fail-on; 1: a failing check at or above it; 2: usage or connection error.
+    Scan(ScanArgs),
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// The API's base URL (http:// or https://); requests go to its host only.
+    base_url: String,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ScanFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Exit 1 when a failing check at or above this severity exists.
+    #[arg(long, value_enum, default_value = "high")]
+    fail_on: FailOn,
+    /// Run only these checks (repeatable).
+    #[arg(long, value_name = "CHECK_ID")]
+    only: Vec<String>,
+    /// Skip these checks (repeatable).
+    #[arg(long, value_name = "CHECK_ID")]
+    skip: Vec<String>,
+    /// Most requests the scan may send.
+    #[arg(long, default_value_t = 500)]
+    max_requests: u32,
+    /// Requests per second (politeness).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Seconds to wait for each response.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FailOn {
+    Critical,
+    High,
+    Medium,
+    Never,
 }
 
 #[derive(Subcommand)]
@@ -136,6 +183,10 @@ fn settings(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The scanner needs no server configuration: a broken rampart.toml must not stop it.
+    if let Command::Scan(args) = &cli.command {
+        return scan(args);
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
         _ => None,
@@ -185,6 +236,7 @@ fn main() -> ExitCode {
             Command::Audit(AuditCmd::Verify { json }) => {
                 return audit_verify(&settings, json).await;
             }
+            Command::Scan(_) => Ok(()),
             Command::Audit(AuditCmd::InitKey) => {
                 let key = AuditKey::create(&settings.audit_key).map_err(|e| ConfigError {
                     setting: "audit.key_file".into(),
@@ -338,6 +390,65 @@ async fn create_admin(
         writeln!(out, "password (shown once, store it now): {raw_password}").context("stdout")?;
     }
     Ok(())
+}
+
+/// `rampart scan`: 0 clean at --fail-on, 1 findings at or above it, 2 usage or connection
+/// error.
+fn scan(args: &ScanArgs) -> ExitCode {
+    let options = rampart_scan::Options {
+        base_url: args.base_url.clone(),
+        max_requests: args.max_requests,
+        rate: args.rate,
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rampart scan: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match runtime.block_on(rampart_scan::scan(&options)) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("rampart scan: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match args.format {
+        ScanFormat::Text => report.to_text(),
+        ScanFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => json + "\n",
+            Err(e) => {
+                eprintln!("rampart scan: cannot render the report: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, text.as_bytes()),
+        None => std::io::stdout().lock().write_all(text.as_bytes()),
+    };
+    if let Err(e) = written {
+        eprintln!("rampart scan: cannot write the report: {e}");
+        return ExitCode::from(2);
+    }
+    let threshold = match args.fail_on {
+        FailOn::Critical => Some(rampart_scan::Severity::Critical),
+        FailOn::High => Some(rampart_scan::Severity::High),
+        FailOn::Medium => Some(rampart_scan::Severity::Medium),
+        FailOn::Never => None,
+    };
+    if threshold.is_some_and(|level| report.fails_at(level)) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `rampart audit verify`: 0 intact, 1 tampered, 2 unable to read (missing trail or key,

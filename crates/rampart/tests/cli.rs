@@ -1550,3 +1550,209 @@ fn logs_and_the_audit_trail_never_contain_passwords_or_tokens() {
         "{verify:#?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// rampart scan
+// ---------------------------------------------------------------------------------------------
+
+/// A deliberately weak API on 127.0.0.1 (one thread, one request per connection): banners, no
+/// security headers, reflected CORS with credentials, TRACE echoed, a stack trace on malformed
+/// input, a served `.env` (no secret in it) and an anonymous debug route dumping users.
+fn weak_fixture() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut origin = None;
+            let mut length = 0usize;
+            let mut head = request_line.clone();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("origin:") {
+                    origin = Some(line[line.len() - v.len()..].trim().to_owned());
+                }
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length.min(1 << 20)];
+            let _ = reader.read_exact(&mut body);
+            let mut parts = request_line.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let (status, content) = match (method, path) {
+                ("TRACE", _) => ("200 OK", head.clone()),
+                ("POST", _) => (
+                    "500 Internal Server Error",
+                    "Traceback (most recent call last):\n  File \"/app/main.py\", line 12\njson.decoder.JSONDecodeError".to_owned(),
+                ),
+                ("GET", "/.env") => ("200 OK", "APP_ENV=production\nLOG_LEVEL=debug\n".to_owned()),
+                ("GET", "/debug") => ("200 OK", r#"{"users":[{"id":1,"email":"a@example.com"}]}"#.to_owned()),
+                ("GET", "/") => ("200 OK", r#"{"service":"weak"}"#.to_owned()),
+                _ => ("404 Not Found", "Not found".to_owned()),
+            };
+            let mut response = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\nX-Powered-By: Express\r\nServer: nginx/1.25.3\r\n",
+                content.len()
+            );
+            if let Some(origin) = origin {
+                response.push_str(&format!(
+                    "Access-Control-Allow-Origin: {origin}\r\nAccess-Control-Allow-Credentials: true\r\n"
+                ));
+            }
+            response.push_str("\r\n");
+            response.push_str(&content);
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    addr
+}
+
+fn scan_json(sandbox: &Sandbox, base: &str, fail_on: &str) -> (Outcome, Value) {
+    let report = sandbox.dir.path().join("report.json");
+    let outcome = sandbox.run_bounded(
+        &[
+            "scan",
+            base,
+            "--format",
+            "json",
+            "-o",
+            report.to_str().unwrap(),
+            "--fail-on",
+            fail_on,
+            "--rate",
+            "200",
+        ],
+        &[],
+        None,
+        SLOW_EXIT_BOUND,
+    );
+    let doc = std::fs::read_to_string(&report)
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or(Value::Null);
+    (outcome, doc)
+}
+
+fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {doc}"))
+}
+
+#[test]
+fn scanning_rampart_passes_every_covered_row() {
+    let sandbox = Sandbox::new();
+    let mut server = sandbox.start(&["serve", "--listen", "127.0.0.1:0"], &[]);
+    let addr = server.wait_until_listening();
+    let (outcome, doc) = scan_json(&sandbox, &format!("http://{addr}/"), "medium");
+    assert_eq!(outcome.code, Some(0), "{outcome:#?}\n{doc:#}");
+    assert_eq!(doc["schema_version"], 1);
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 20);
+    for row in rows {
+        let status = row["status"].as_str().unwrap();
+        let covered = !row["checks"].as_array().unwrap().is_empty();
+        match row["row"].as_u64().unwrap() {
+            // HSTS is judged on https targets only.
+            13 => assert_eq!(status, "not_applicable", "{row}"),
+            _ if covered => assert_eq!(status, "pass", "{row}\n{doc:#}"),
+            _ => assert_eq!(status, "not_checked", "{row}"),
+        }
+    }
+}
+
+#[test]
+fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
+    let sandbox = Sandbox::new();
+    let addr = weak_fixture();
+    let (outcome, doc) = scan_json(&sandbox, &format!("http://{addr}/"), "medium");
+    assert_eq!(outcome.code, Some(1), "{outcome:#?}\n{doc:#}");
+    for (id, row, severity) in [
+        ("headers.security", 9, "high"),
+        ("headers.banners", 9, "medium"),
+        ("http.trace", 9, "medium"),
+        ("cors.origins", 8, "critical"),
+        ("errors.verbose", 10, "high"),
+        ("exposure.files", 11, "critical"),
+        ("exposure.debug", 19, "high"),
+    ] {
+        let c = check(&doc, id);
+        assert_eq!(c["status"], "fail", "{c:#}");
+        assert_eq!(c["row"], row, "{c:#}");
+        assert_eq!(c["severity"], severity, "{c:#}");
+        assert!(!c["findings"].as_array().unwrap().is_empty());
+    }
+    let cors = check(&doc, "cors.origins")["findings"].to_string();
+    assert!(
+        cors.contains("null") && cors.contains("rampart-scan.invalid"),
+        "{cors}"
+    );
+    let files = check(&doc, "exposure.files")["findings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(files.len(), 1, "only .env is served: {files:?}");
+    assert_eq!(check(&doc, "transport.hsts")["status"], "not_applicable");
+    // The text report names the rows and the worst findings first.
+    let text = sandbox.run(
+        &[
+            "scan",
+            &format!("http://{addr}/"),
+            "--rate",
+            "200",
+            "--fail-on",
+            "never",
+        ],
+        &[],
+    );
+    assert_eq!(text.code, Some(0), "{text:#?}");
+    assert!(text.stdout.contains("  8  CORS"), "{}", text.stdout);
+    let first = text.stdout.find("[FAIL critical]").unwrap();
+    let medium = text.stdout.find("[FAIL medium]").unwrap();
+    assert!(first < medium, "{}", text.stdout);
+}
+
+#[test]
+fn scan_usage_and_connection_errors_exit_2() {
+    let sandbox = Sandbox::new();
+    for args in [
+        vec!["scan", "ftp://127.0.0.1/"],
+        vec!["scan", "http://user:pw@127.0.0.1/"],
+        vec!["scan", "http://127.0.0.1:1/"],
+        vec!["scan", "http://127.0.0.1:1/", "--only", "no.such.check"],
+    ] {
+        let outcome = sandbox.run(&args, &[]);
+        assert_eq!(outcome.code, Some(2), "{args:?}: {outcome:#?}");
+        assert!(outcome.stdout.is_empty());
+        assert!(!outcome.stderr.contains("pw"), "{outcome:#?}");
+    }
+    // The request budget bounds the scan.
+    let addr = weak_fixture();
+    let outcome = sandbox.run(
+        &[
+            "scan",
+            &format!("http://{addr}/"),
+            "--max-requests",
+            "3",
+            "--rate",
+            "200",
+        ],
+        &[],
+    );
+    assert_eq!(outcome.code, Some(2), "{outcome:#?}");
+    assert!(outcome.stderr.contains("--max-requests"), "{outcome:#?}");
+}

@@ -1,0 +1,126 @@
+//! The checks. Each observes one checklist row from outside and returns a [`CheckResult`];
+//! the judging is done by pure functions over the responses (unit-tested), the sending by
+//! [`Client`]. A check that cannot finish (budget spent, target gone) says so in its note
+//! and reports `not_applicable` rather than guessing.
+
+use crate::client::{Client, ClientError, Exchange};
+use crate::report::{CheckResult, Evidence, Finding, Severity, Status};
+
+pub mod cors;
+pub mod errors;
+pub mod exposure;
+pub mod headers;
+
+/// A path that no API serves: its answer is what "not found" looks like on this target.
+pub const MISSING_PATH: &str = "/rampart-scan-probe-that-does-not-exist";
+
+/// Every check: (id, row, title). `--only` and `--skip` take these ids.
+pub const CHECKS: &[(&str, u8, &str)] = &[
+    (headers::ID, 9, headers::TITLE),
+    (headers::BANNERS_ID, 9, headers::BANNERS_TITLE),
+    (headers::TRACE_ID, 9, headers::TRACE_TITLE),
+    (headers::HSTS_ID, 13, headers::HSTS_TITLE),
+    (cors::ID, 8, cors::TITLE),
+    (errors::ID, 10, errors::TITLE),
+    (exposure::FILES_ID, 11, exposure::FILES_TITLE),
+    (exposure::DEBUG_ID, 19, exposure::DEBUG_TITLE),
+];
+
+/// Runs the selected checks in order.
+pub async fn run(
+    client: &Client,
+    selected: &dyn Fn(&str) -> bool,
+) -> Result<Vec<CheckResult>, ClientError> {
+    let mut results = Vec::new();
+    let base = client.origin().path().to_owned();
+    if selected(headers::ID) || selected(headers::BANNERS_ID) || selected(headers::HSTS_ID) {
+        let root = client.send(crate::client::Probe::get(&base)).await?;
+        if selected(headers::ID) {
+            results.push(headers::security_headers(&root));
+        }
+        if selected(headers::BANNERS_ID) {
+            results.push(headers::banners(&root));
+        }
+        if selected(headers::HSTS_ID) {
+            results.push(headers::hsts(&root, client.is_https()));
+        }
+    }
+    if selected(headers::TRACE_ID) {
+        results.push(headers::trace(client, &base).await?);
+    }
+    if selected(cors::ID) {
+        results.push(cors::run(client, &base).await?);
+    }
+    if selected(errors::ID) {
+        results.push(errors::run(client, &base).await?);
+    }
+    if selected(exposure::FILES_ID) || selected(exposure::DEBUG_ID) {
+        let missing = client.send(crate::client::Probe::get(MISSING_PATH)).await?;
+        if selected(exposure::FILES_ID) {
+            results.push(exposure::files(client, &missing).await?);
+        }
+        if selected(exposure::DEBUG_ID) {
+            results.push(exposure::debug_routes(client, &missing).await?);
+        }
+    }
+    Ok(results)
+}
+
+/// A result from findings: `fail` with findings, else `pass`.
+pub fn judged(
+    id: &'static str,
+    row: u8,
+    title: &'static str,
+    severity: Severity,
+    findings: Vec<Finding>,
+) -> CheckResult {
+    CheckResult {
+        id,
+        row,
+        title,
+        status: if findings.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
+        severity,
+        findings,
+        note: None,
+    }
+}
+
+/// Evidence from an exchange: the request and, of the response, the status line and `detail`.
+pub fn evidence(x: &Exchange, detail: &str) -> Evidence {
+    let sent: Vec<String> = x.sent.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+    let request = if sent.is_empty() {
+        x.request_line()
+    } else {
+        format!("{} ({})", x.request_line(), sent.join("; "))
+    };
+    Evidence {
+        request,
+        response: format!("{} {}", x.status.as_u16(), detail)
+            .trim_end()
+            .to_owned(),
+    }
+}
+
+/// A finding.
+pub fn finding(title: impl Into<String>, evidence: Evidence, remediation: &str) -> Finding {
+    Finding {
+        title: title.into(),
+        evidence,
+        remediation: remediation.to_owned(),
+    }
+}
+
+/// At most `n` characters of hostile text around the first match of `needle`.
+pub fn excerpt(body: &str, needle: &str, n: usize) -> String {
+    let start = body.find(needle).unwrap_or(0);
+    let from = body[..start]
+        .char_indices()
+        .rev()
+        .nth(n / 4)
+        .map_or(0, |(i, _)| i);
+    body[from..].chars().take(n).collect()
+}
