@@ -7,7 +7,7 @@
 //! evidence. Expectations (which headers, which origins to probe) come from `rampart-core`,
 //! the same definitions `rampart serve` is built from.
 //!
-//! Checks so far: security headers, banners and TRACE (row 9), HSTS on https (row 13), CORS
+//! Checks so far: token forgeries and lifetime with a given token (rows 1, 2), security headers, banners and TRACE (row 9), HSTS on https (row 13), CORS
 //! (row 8), verbose errors (row 10), exposed files (row 11), debug routes (row 19). Rows no
 //! check covers are reported as `not checked`, never as passing.
 
@@ -35,6 +35,10 @@ pub struct Options {
     pub only: Vec<String>,
     /// Not these check ids.
     pub skip: Vec<String>,
+    /// An ordinary user's access token (`--token-a`).
+    pub token_a: Option<String>,
+    /// A route that needs the token (`--auth-path`).
+    pub auth_path: String,
 }
 
 /// Why a scan could not run (exit code 2).
@@ -48,8 +52,9 @@ pub enum ScanError {
     Client(#[from] ClientError),
 }
 
-/// Runs the selected checks against `options.base_url`.
-pub async fn scan(options: &Options) -> Result<Report, ScanError> {
+/// Runs the selected checks against `options.base_url`, calling `progress` with each
+/// check's id as it starts.
+pub async fn scan(options: &Options, progress: &dyn Fn(&str)) -> Result<Report, ScanError> {
     let known: Vec<&str> = checks::CHECKS.iter().map(|(id, _, _)| *id).collect();
     for id in options.only.iter().chain(&options.skip) {
         if !known.contains(&id.as_str()) {
@@ -69,6 +74,13 @@ pub async fn scan(options: &Options) -> Result<Report, ScanError> {
         (options.only.is_empty() || options.only.iter().any(|o| o == id))
             && !options.skip.iter().any(|s| s == id)
     };
-    let results = checks::run(&client, &selected).await?;
+    if !options.auth_path.starts_with('/') {
+        return Err(ScanError::Usage("--auth-path must start with /".into()));
+    }
+    let credentials = checks::Credentials {
+        token_a: options.token_a.clone(),
+        auth_path: options.auth_path.clone(),
+    };
+    let results = checks::run(&client, &credentials, &selected, progress).await?;
     Ok(Report::new(client.origin().to_string(), results))
 }

@@ -96,6 +96,12 @@ struct ScanArgs {
     /// Seconds to wait for each response.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// An ordinary user's access token (or RAMPART_SCAN_TOKEN_A, which stays out of `ps`).
+    #[arg(long, env = "RAMPART_SCAN_TOKEN_A", hide_env_values = true)]
+    token_a: Option<String>,
+    /// A route that accepts the token and refuses anonymous requests.
+    #[arg(long, default_value = "/api/users/me")]
+    auth_path: String,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -402,6 +408,8 @@ fn scan(args: &ScanArgs) -> ExitCode {
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
         only: args.only.clone(),
         skip: args.skip.clone(),
+        token_a: args.token_a.clone(),
+        auth_path: args.auth_path.clone(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -413,7 +421,9 @@ fn scan(args: &ScanArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = match runtime.block_on(rampart_scan::scan(&options)) {
+    // Plain progress lines on stderr (the report goes to stdout or -o).
+    let progress = |check: &str| eprintln!("rampart scan: checking {check}");
+    let report = match runtime.block_on(rampart_scan::scan(&options, &progress)) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("rampart scan: {e}");

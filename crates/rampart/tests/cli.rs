@@ -1571,6 +1571,7 @@ fn weak_fixture() -> SocketAddr {
                 continue;
             }
             let mut origin = None;
+            let mut bearer = false;
             let mut length = 0usize;
             let mut head = request_line.clone();
             loop {
@@ -1582,6 +1583,10 @@ fn weak_fixture() -> SocketAddr {
                 let lower = line.to_ascii_lowercase();
                 if let Some(v) = lower.strip_prefix("origin:") {
                     origin = Some(line[line.len() - v.len()..].trim().to_owned());
+                }
+                if let Some(v) = lower.strip_prefix("authorization: bearer ") {
+                    // Any three-part token is "valid": nothing is verified.
+                    bearer = v.trim().split('.').count() == 3;
                 }
                 if let Some(v) = lower.strip_prefix("content-length:") {
                     length = v.trim().parse().unwrap_or(0);
@@ -1600,6 +1605,8 @@ fn weak_fixture() -> SocketAddr {
                 ("GET", "/.env") => ("200 OK", "APP_ENV=production\nLOG_LEVEL=debug\n".to_owned()),
                 ("GET", "/debug") => ("200 OK", r#"{"users":[{"id":1,"email":"a@example.com"}]}"#.to_owned()),
                 ("GET", "/") => ("200 OK", r#"{"service":"weak"}"#.to_owned()),
+                ("GET", "/api/users/me") if bearer => ("200 OK", r#"{"id":1}"#.to_owned()),
+                ("GET", "/api/users/me") => ("401 Unauthorized", "{}".to_owned()),
                 _ => ("404 Not Found", "Not found".to_owned()),
             };
             let mut response = format!(
@@ -1619,7 +1626,20 @@ fn weak_fixture() -> SocketAddr {
     addr
 }
 
-fn scan_json(sandbox: &Sandbox, base: &str, fail_on: &str) -> (Outcome, Value) {
+/// A 30-day token for the weak fixture (which verifies nothing), with a signature of random
+/// bytes made now.
+fn weak_token() -> String {
+    let header = b64url(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = b64url(br#"{"sub":"1","iat":1700000000,"exp":1702592000}"#);
+    let signature: Vec<u8> = (0..32).map(|_| rand_byte()).collect();
+    format!("{header}.{payload}.{}", b64url(&signature))
+}
+
+fn rand_byte() -> u8 {
+    uuid::Uuid::new_v4().as_bytes()[0]
+}
+
+fn scan_json(sandbox: &Sandbox, base: &str, fail_on: &str, token: &str) -> (Outcome, Value) {
     let report = sandbox.dir.path().join("report.json");
     let outcome = sandbox.run_bounded(
         &[
@@ -1634,10 +1654,11 @@ fn scan_json(sandbox: &Sandbox, base: &str, fail_on: &str) -> (Outcome, Value) {
             "--rate",
             "200",
         ],
-        &[],
+        &[("RAMPART_SCAN_TOKEN_A", token)],
         None,
         SLOW_EXIT_BOUND,
     );
+    assert!(!outcome.all().contains(token), "the token was printed");
     let doc = std::fs::read_to_string(&report)
         .map(|t| serde_json::from_str(&t).unwrap())
         .unwrap_or(Value::Null);
@@ -1658,8 +1679,25 @@ fn scanning_rampart_passes_every_covered_row() {
     let sandbox = Sandbox::new();
     let mut server = sandbox.start(&["serve", "--listen", "127.0.0.1:0"], &[]);
     let addr = server.wait_until_listening();
-    let (outcome, doc) = scan_json(&sandbox, &format!("http://{addr}/"), "medium");
+    let credentials = format!(r#"{{"email":"scan@example.com","password":"{PASSWORD}"}}"#);
+    let register =
+        format!(r#"{{"email":"scan@example.com","password":"{PASSWORD}","name":"Scan"}}"#);
+    assert_eq!(
+        http(addr, "POST", "/api/auth/register", &[], &register).0,
+        201
+    );
+    let (status, body) = http(addr, "POST", "/api/auth/login", &[], &credentials);
+    assert_eq!(status, 200);
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (outcome, doc) = scan_json(&sandbox, &format!("http://{addr}/"), "medium", &token);
     assert_eq!(outcome.code, Some(0), "{outcome:#?}\n{doc:#}");
+    assert!(
+        !std::fs::read_to_string(sandbox.dir.path().join("report.json"))
+            .unwrap()
+            .contains(&token)
+    );
+    assert_eq!(check(&doc, "tokens.forgery")["status"], "pass", "{doc:#}");
+    assert_eq!(check(&doc, "tokens.lifetime")["status"], "pass", "{doc:#}");
     assert_eq!(doc["schema_version"], 1);
     let rows = doc["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 20);
@@ -1679,9 +1717,16 @@ fn scanning_rampart_passes_every_covered_row() {
 fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
     let sandbox = Sandbox::new();
     let addr = weak_fixture();
-    let (outcome, doc) = scan_json(&sandbox, &format!("http://{addr}/"), "medium");
+    let (outcome, doc) = scan_json(
+        &sandbox,
+        &format!("http://{addr}/"),
+        "medium",
+        &weak_token(),
+    );
     assert_eq!(outcome.code, Some(1), "{outcome:#?}\n{doc:#}");
     for (id, row, severity) in [
+        ("tokens.forgery", 1, "critical"),
+        ("tokens.lifetime", 2, "critical"),
         ("headers.security", 9, "high"),
         ("headers.banners", 9, "medium"),
         ("http.trace", 9, "medium"),

@@ -10,12 +10,15 @@ pub mod cors;
 pub mod errors;
 pub mod exposure;
 pub mod headers;
+pub mod tokens;
 
 /// A path that no API serves: its answer is what "not found" looks like on this target.
 pub const MISSING_PATH: &str = "/rampart-scan-probe-that-does-not-exist";
 
 /// Every check: (id, row, title). `--only` and `--skip` take these ids.
 pub const CHECKS: &[(&str, u8, &str)] = &[
+    (tokens::FORGERY_ID, 1, tokens::FORGERY_TITLE),
+    (tokens::LIFETIME_ID, 2, tokens::LIFETIME_TITLE),
     (headers::ID, 9, headers::TITLE),
     (headers::BANNERS_ID, 9, headers::BANNERS_TITLE),
     (headers::TRACE_ID, 9, headers::TRACE_TITLE),
@@ -26,13 +29,34 @@ pub const CHECKS: &[(&str, u8, &str)] = &[
     (exposure::DEBUG_ID, 19, exposure::DEBUG_TITLE),
 ];
 
-/// Runs the selected checks in order.
+/// What the checks may use besides the client.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// An ordinary user's access token.
+    pub token_a: Option<String>,
+    /// A route that needs the token (for the forgery check).
+    pub auth_path: String,
+}
+
+/// Runs the selected checks in order, announcing each on `progress`.
 pub async fn run(
     client: &Client,
+    credentials: &Credentials,
     selected: &dyn Fn(&str) -> bool,
+    progress: &dyn Fn(&str),
 ) -> Result<Vec<CheckResult>, ClientError> {
     let mut results = Vec::new();
     let base = client.origin().path().to_owned();
+    let token = credentials.token_a.as_deref();
+    if selected(tokens::FORGERY_ID) {
+        progress(tokens::FORGERY_ID);
+        results.push(tokens::check_forgery(client, token, &credentials.auth_path).await?);
+    }
+    if selected(tokens::LIFETIME_ID) {
+        progress(tokens::LIFETIME_ID);
+        results.push(tokens::check_lifetime(token));
+    }
+    progress("headers");
     if selected(headers::ID) || selected(headers::BANNERS_ID) || selected(headers::HSTS_ID) {
         let root = client.send(crate::client::Probe::get(&base)).await?;
         if selected(headers::ID) {
@@ -46,15 +70,19 @@ pub async fn run(
         }
     }
     if selected(headers::TRACE_ID) {
+        progress(headers::TRACE_ID);
         results.push(headers::trace(client, &base).await?);
     }
     if selected(cors::ID) {
+        progress(cors::ID);
         results.push(cors::run(client, &base).await?);
     }
     if selected(errors::ID) {
+        progress(errors::ID);
         results.push(errors::run(client, &base).await?);
     }
     if selected(exposure::FILES_ID) || selected(exposure::DEBUG_ID) {
+        progress("exposure");
         let missing = client.send(crate::client::Probe::get(MISSING_PATH)).await?;
         if selected(exposure::FILES_ID) {
             results.push(exposure::files(client, &missing).await?);
