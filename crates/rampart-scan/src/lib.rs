@@ -8,12 +8,13 @@
 //! the same definitions `rampart serve` is built from.
 //!
 //! Checks so far: token forgeries and lifetime with a given token (rows 1, 2), security headers, banners and TRACE (row 9), HSTS on https (row 13), CORS
-//! (row 8), verbose errors (row 10), exposed files (row 11), debug routes (row 19). Rows no
+//! (row 8), verbose errors (row 10), exposed files (row 11), debug routes and admin routes from the OpenAPI description (row 19). Rows no
 //! check covers are reported as `not checked`, never as passing.
 
 pub mod checks;
 pub mod client;
 pub mod report;
+pub mod spec;
 
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub struct Options {
     pub token_a: Option<String>,
     /// A route that needs the token (`--auth-path`).
     pub auth_path: String,
+    /// `--spec`: an OpenAPI file, or a path on the target.
+    pub spec: Option<String>,
 }
 
 /// Why a scan could not run (exit code 2).
@@ -80,6 +83,7 @@ pub async fn scan(options: &Options, progress: &dyn Fn(&str)) -> Result<Report, 
     let credentials = checks::Credentials {
         token_a: options.token_a.clone(),
         auth_path: options.auth_path.clone(),
+        spec: options.spec.clone(),
     };
     let results = checks::run(&client, &credentials, &selected, progress).await?;
     Ok(Report::new(client.origin().to_string(), results))

@@ -102,6 +102,10 @@ struct ScanArgs {
     /// A route that accepts the token and refuses anonymous requests.
     #[arg(long, default_value = "/api/users/me")]
     auth_path: String,
+    /// OpenAPI description: a file, or a path on the target (default: the well-known
+    /// locations, such as /api/openapi.json).
+    #[arg(long, value_name = "FILE|PATH")]
+    spec: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -410,6 +414,7 @@ fn scan(args: &ScanArgs) -> ExitCode {
         skip: args.skip.clone(),
         token_a: args.token_a.clone(),
         auth_path: args.auth_path.clone(),
+        spec: args.spec.clone(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

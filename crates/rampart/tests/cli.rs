@@ -1606,6 +1606,8 @@ fn weak_fixture() -> SocketAddr {
                 ("GET", "/debug") => ("200 OK", r#"{"users":[{"id":1,"email":"a@example.com"}]}"#.to_owned()),
                 ("GET", "/") => ("200 OK", r#"{"service":"weak"}"#.to_owned()),
                 ("GET", "/api/users/me") if bearer => ("200 OK", r#"{"id":1}"#.to_owned()),
+                // Any logged-in user may list every user.
+                ("GET", "/api/admin/users") if bearer => ("200 OK", r#"{"users":[]}"#.to_owned()),
                 ("GET", "/api/users/me") => ("401 Unauthorized", "{}".to_owned()),
                 _ => ("404 Not Found", "Not found".to_owned()),
             };
@@ -1734,6 +1736,7 @@ fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
         ("errors.verbose", 10, "high"),
         ("exposure.files", 11, "critical"),
         ("exposure.debug", 19, "high"),
+        ("admin.routes", 19, "critical"),
     ] {
         let c = check(&doc, id);
         assert_eq!(c["status"], "fail", "{c:#}");

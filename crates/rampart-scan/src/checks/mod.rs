@@ -6,6 +6,7 @@
 use crate::client::{Client, ClientError, Exchange};
 use crate::report::{CheckResult, Evidence, Finding, Severity, Status};
 
+pub mod admin;
 pub mod cors;
 pub mod errors;
 pub mod exposure;
@@ -27,6 +28,7 @@ pub const CHECKS: &[(&str, u8, &str)] = &[
     (errors::ID, 10, errors::TITLE),
     (exposure::FILES_ID, 11, exposure::FILES_TITLE),
     (exposure::DEBUG_ID, 19, exposure::DEBUG_TITLE),
+    (admin::ID, 19, admin::TITLE),
 ];
 
 /// What the checks may use besides the client.
@@ -36,6 +38,8 @@ pub struct Credentials {
     pub token_a: Option<String>,
     /// A route that needs the token (for the forgery check).
     pub auth_path: String,
+    /// `--spec`: a file, or a path on the target; `None`: the well-known locations.
+    pub spec: Option<String>,
 }
 
 /// Runs the selected checks in order, announcing each on `progress`.
@@ -90,6 +94,11 @@ pub async fn run(
         if selected(exposure::DEBUG_ID) {
             results.push(exposure::debug_routes(client, &missing).await?);
         }
+    }
+    if selected(admin::ID) {
+        progress(admin::ID);
+        let ops = crate::spec::discover(client, credentials.spec.as_deref()).await?;
+        results.push(admin::run(client, &ops, token).await?);
     }
     Ok(results)
 }
