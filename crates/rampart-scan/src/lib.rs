@@ -42,6 +42,8 @@ pub struct Options {
     pub auth_path: String,
     /// `--spec`: an OpenAPI file, or a path on the target.
     pub spec: Option<String>,
+    /// `--intrusive`: also run checks that can trip rate limits or lock accounts.
+    pub intrusive: bool,
 }
 
 /// Why a scan could not run (exit code 2).
@@ -84,6 +86,7 @@ pub async fn scan(options: &Options, progress: &dyn Fn(&str)) -> Result<Report, 
         token_a: options.token_a.clone(),
         auth_path: options.auth_path.clone(),
         spec: options.spec.clone(),
+        intrusive: options.intrusive,
     };
     let results = checks::run(&client, &credentials, &selected, progress).await?;
     Ok(Report::new(client.origin().to_string(), results))

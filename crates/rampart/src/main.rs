@@ -106,6 +106,10 @@ struct ScanArgs {
     /// locations, such as /api/openapi.json).
     #[arg(long, value_name = "FILE|PATH")]
     spec: Option<String>,
+    /// Also run checks that can trip rate limits (and block this address for a while) or send
+    /// large bodies. Run them against systems you own.
+    #[arg(long)]
+    intrusive: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -415,6 +419,7 @@ fn scan(args: &ScanArgs) -> ExitCode {
         token_a: args.token_a.clone(),
         auth_path: args.auth_path.clone(),
         spec: args.spec.clone(),
+        intrusive: args.intrusive,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1592,7 +1592,7 @@ fn weak_fixture() -> SocketAddr {
                     length = v.trim().parse().unwrap_or(0);
                 }
             }
-            let mut body = vec![0; length.min(1 << 20)];
+            let mut body = vec![0; length.min(4 << 20)];
             let _ = reader.read_exact(&mut body);
             let mut parts = request_line.split_whitespace();
             let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -1605,6 +1605,16 @@ fn weak_fixture() -> SocketAddr {
                 ("GET", "/.env") => ("200 OK", "APP_ENV=production\nLOG_LEVEL=debug\n".to_owned()),
                 ("GET", "/debug") => ("200 OK", r#"{"users":[{"id":1,"email":"a@example.com"}]}"#.to_owned()),
                 ("GET", "/") => ("200 OK", r#"{"service":"weak"}"#.to_owned()),
+                ("GET", "/openapi.json") => (
+                    "200 OK",
+                    r#"{"openapi":"3.0.0","paths":{"/api/items/{id}":{"get":{}},"/api/items":{"post":{}}}}"#.to_owned(),
+                ),
+                // The id goes straight into SQL.
+                ("GET", p) if p.starts_with("/api/items/") && p.contains("%27") => (
+                    "500 Internal Server Error",
+                    "sqlite3.OperationalError: near \"OR\": syntax error".to_owned(),
+                ),
+                ("GET", p) if p.starts_with("/api/items/") => ("404 Not Found", "{}".to_owned()),
                 ("GET", "/api/users/me") if bearer => ("200 OK", r#"{"id":1}"#.to_owned()),
                 // Any logged-in user may list every user.
                 ("GET", "/api/admin/users") if bearer => ("200 OK", r#"{"users":[]}"#.to_owned()),
@@ -1655,6 +1665,7 @@ fn scan_json(sandbox: &Sandbox, base: &str, fail_on: &str, token: &str) -> (Outc
             fail_on,
             "--rate",
             "200",
+            "--intrusive",
         ],
         &[("RAMPART_SCAN_TOKEN_A", token)],
         None,
@@ -1737,6 +1748,9 @@ fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
         ("exposure.files", 11, "critical"),
         ("exposure.debug", 19, "high"),
         ("admin.routes", 19, "critical"),
+        ("injection.params", 6, "critical"),
+        ("limits.body", 15, "medium"),
+        ("ratelimit.reads", 7, "high"),
     ] {
         let c = check(&doc, id);
         assert_eq!(c["status"], "fail", "{c:#}");

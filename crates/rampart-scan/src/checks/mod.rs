@@ -11,6 +11,8 @@ pub mod cors;
 pub mod errors;
 pub mod exposure;
 pub mod headers;
+pub mod injection;
+pub mod intrusive;
 pub mod tokens;
 
 /// A path that no API serves: its answer is what "not found" looks like on this target.
@@ -29,7 +31,13 @@ pub const CHECKS: &[(&str, u8, &str)] = &[
     (exposure::FILES_ID, 11, exposure::FILES_TITLE),
     (exposure::DEBUG_ID, 19, exposure::DEBUG_TITLE),
     (admin::ID, 19, admin::TITLE),
+    (injection::ID, 6, injection::TITLE),
+    (intrusive::BODY_ID, 15, intrusive::BODY_TITLE),
+    (intrusive::RATE_ID, 7, intrusive::RATE_TITLE),
 ];
+
+/// Checks that run only with `--intrusive`.
+pub const INTRUSIVE: &[&str] = &[intrusive::BODY_ID, intrusive::RATE_ID];
 
 /// What the checks may use besides the client.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +48,8 @@ pub struct Credentials {
     pub auth_path: String,
     /// `--spec`: a file, or a path on the target; `None`: the well-known locations.
     pub spec: Option<String>,
+    /// `--intrusive`: run checks that can trip limits or lock accounts.
+    pub intrusive: bool,
 }
 
 /// Runs the selected checks in order, announcing each on `progress`.
@@ -95,10 +105,30 @@ pub async fn run(
             results.push(exposure::debug_routes(client, &missing).await?);
         }
     }
+    let ops = if selected(admin::ID) || selected(injection::ID) || credentials.intrusive {
+        crate::spec::discover(client, credentials.spec.as_deref()).await?
+    } else {
+        Vec::new()
+    };
     if selected(admin::ID) {
         progress(admin::ID);
-        let ops = crate::spec::discover(client, credentials.spec.as_deref()).await?;
         results.push(admin::run(client, &ops, token).await?);
+    }
+    if selected(injection::ID) {
+        progress(injection::ID);
+        results.push(injection::run(client, &ops, &base, token).await?);
+    }
+    // Last: tripping a limit may block this address for a while.
+    if credentials.intrusive {
+        if selected(intrusive::BODY_ID) {
+            progress(intrusive::BODY_ID);
+            let path = intrusive::body_target(&ops, &base);
+            results.push(intrusive::body_size(client, &path).await?);
+        }
+        if selected(intrusive::RATE_ID) {
+            progress(intrusive::RATE_ID);
+            results.push(intrusive::rate_limit(client, &base).await?);
+        }
     }
     Ok(results)
 }
