@@ -136,6 +136,9 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A fresh connection per probe: a probe the server cut short (an oversized body
+            // answered before it was read) must not leave a broken connection for the next.
+            .pool_max_idle_per_host(0)
             .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout)

@@ -44,6 +44,12 @@ pub struct Options {
     pub spec: Option<String>,
     /// `--intrusive`: also run checks that can trip rate limits or lock accounts.
     pub intrusive: bool,
+    /// `--login-a EMAIL:PASSWORD`.
+    pub login_a: Option<String>,
+    /// `--login-path`.
+    pub login_path: String,
+    /// `--token-pointer`.
+    pub token_pointer: String,
 }
 
 /// Why a scan could not run (exit code 2).
@@ -87,6 +93,9 @@ pub async fn scan(options: &Options, progress: &dyn Fn(&str)) -> Result<Report, 
         auth_path: options.auth_path.clone(),
         spec: options.spec.clone(),
         intrusive: options.intrusive,
+        login_a: options.login_a.clone(),
+        login_path: options.login_path.clone(),
+        token_pointer: options.token_pointer.clone(),
     };
     let results = checks::run(&client, &credentials, &selected, progress).await?;
     Ok(Report::new(client.origin().to_string(), results))

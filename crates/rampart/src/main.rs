@@ -65,7 +65,7 @@ enum Command {
     Audit(AuditCmd),
     /// Audit any HTTP API from outside against the checklist. Exit code 0: nothing at or above
     /// --fail-on; 1: a failing check at or above it; 2: usage or connection error.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
 }
 
 #[derive(Args)]
@@ -110,6 +110,16 @@ struct ScanArgs {
     /// large bodies. Run them against systems you own.
     #[arg(long)]
     intrusive: bool,
+    /// Log in as user A with EMAIL:PASSWORD (or RAMPART_SCAN_LOGIN_A): checks the login's
+    /// cookies and uses its token when --token-a is not given.
+    #[arg(long, env = "RAMPART_SCAN_LOGIN_A", hide_env_values = true)]
+    login_a: Option<String>,
+    /// Where --login-a posts {"email","password"}.
+    #[arg(long, default_value = "/api/auth/login")]
+    login_path: String,
+    /// JSON pointer to the access token in the login response.
+    #[arg(long, default_value = "/access_token")]
+    token_pointer: String,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -420,6 +430,9 @@ fn scan(args: &ScanArgs) -> ExitCode {
         auth_path: args.auth_path.clone(),
         spec: args.spec.clone(),
         intrusive: args.intrusive,
+        login_a: args.login_a.clone(),
+        login_path: args.login_path.clone(),
+        token_pointer: args.token_pointer.clone(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1561,6 +1561,9 @@ fn logs_and_the_audit_trail_never_contain_passwords_or_tokens() {
 fn weak_fixture() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    // Set by a PATCH of /api/users/me carrying "role": mass assignment.
+    let admin = std::sync::atomic::AtomicBool::new(false);
+    let token = weak_token();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -1598,7 +1601,7 @@ fn weak_fixture() -> SocketAddr {
             let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             let (status, content) = match (method, path) {
                 ("TRACE", _) => ("200 OK", head.clone()),
-                ("POST", _) => (
+                ("POST", p) if p != "/api/auth/login" => (
                     "500 Internal Server Error",
                     "Traceback (most recent call last):\n  File \"/app/main.py\", line 12\njson.decoder.JSONDecodeError".to_owned(),
                 ),
@@ -1607,7 +1610,7 @@ fn weak_fixture() -> SocketAddr {
                 ("GET", "/") => ("200 OK", r#"{"service":"weak"}"#.to_owned()),
                 ("GET", "/openapi.json") => (
                     "200 OK",
-                    r#"{"openapi":"3.0.0","paths":{"/api/items/{id}":{"get":{}},"/api/items":{"post":{}}}}"#.to_owned(),
+                    r#"{"openapi":"3.0.0","paths":{"/api/items/{id}":{"get":{}},"/api/items":{"post":{}},"/api/users/me":{"get":{},"patch":{}}}}"#.to_owned(),
                 ),
                 // The id goes straight into SQL.
                 ("GET", p) if p.starts_with("/api/items/") && p.contains("%27") => (
@@ -1615,7 +1618,20 @@ fn weak_fixture() -> SocketAddr {
                     "sqlite3.OperationalError: near \"OR\": syntax error".to_owned(),
                 ),
                 ("GET", p) if p.starts_with("/api/items/") => ("404 Not Found", "{}".to_owned()),
-                ("GET", "/api/users/me") if bearer => ("200 OK", r#"{"id":1}"#.to_owned()),
+                ("POST", "/api/auth/login") => (
+                    "200 OK",
+                    format!(r#"{{"access_token":"{token}"}}"#),
+                ),
+                ("PATCH", "/api/users/me") if bearer => {
+                    if String::from_utf8_lossy(&body).contains("\"role\"") {
+                        admin.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    ("200 OK", "{}".to_owned())
+                }
+                ("GET", "/api/users/me") if bearer => {
+                    let role = if admin.load(std::sync::atomic::Ordering::SeqCst) { "admin" } else { "user" };
+                    ("200 OK", format!(r#"{{"id":1,"role":"{role}"}}"#))
+                }
                 // Any logged-in user may list every user.
                 ("GET", "/api/admin/users") if bearer => ("200 OK", r#"{"users":[]}"#.to_owned()),
                 ("GET", "/api/users/me") => ("401 Unauthorized", "{}".to_owned()),
@@ -1629,6 +1645,9 @@ fn weak_fixture() -> SocketAddr {
                 response.push_str(&format!(
                     "Access-Control-Allow-Origin: {origin}\r\nAccess-Control-Allow-Credentials: true\r\n"
                 ));
+            }
+            if path == "/api/auth/login" {
+                response.push_str("Set-Cookie: refresh_token=weak-refresh-value; Path=/\r\n");
             }
             response.push_str("\r\n");
             response.push_str(&content);
@@ -1651,7 +1670,14 @@ fn rand_byte() -> u8 {
     uuid::Uuid::new_v4().as_bytes()[0]
 }
 
-fn scan_json(sandbox: &Sandbox, base: &str, fail_on: &str, token: &str) -> (Outcome, Value) {
+/// Scans `base` with `env` (credentials), checks no credential was printed, and returns the
+/// outcome and the JSON report.
+fn scan_json(
+    sandbox: &Sandbox,
+    base: &str,
+    fail_on: &str,
+    env: &[(&str, &str)],
+) -> (Outcome, Value) {
     let report = sandbox.dir.path().join("report.json");
     let outcome = sandbox.run_bounded(
         &[
@@ -1667,11 +1693,19 @@ fn scan_json(sandbox: &Sandbox, base: &str, fail_on: &str, token: &str) -> (Outc
             "200",
             "--intrusive",
         ],
-        &[("RAMPART_SCAN_TOKEN_A", token)],
+        env,
         None,
         SLOW_EXIT_BOUND,
     );
-    assert!(!outcome.all().contains(token), "the token was printed");
+    let written = std::fs::read_to_string(&report).unwrap_or_default();
+    for (_, secret) in env {
+        let secret = secret.rsplit(':').next().unwrap();
+        assert!(!outcome.all().contains(secret), "a credential was printed");
+        assert!(
+            !written.contains(secret),
+            "a credential was written to the report"
+        );
+    }
     let doc = std::fs::read_to_string(&report)
         .map(|t| serde_json::from_str(&t).unwrap())
         .unwrap_or(Value::Null);
@@ -1692,25 +1726,28 @@ fn scanning_rampart_passes_every_covered_row() {
     let sandbox = Sandbox::new();
     let mut server = sandbox.start(&["serve", "--listen", "127.0.0.1:0"], &[]);
     let addr = server.wait_until_listening();
-    let credentials = format!(r#"{{"email":"scan@example.com","password":"{PASSWORD}"}}"#);
     let register =
         format!(r#"{{"email":"scan@example.com","password":"{PASSWORD}","name":"Scan"}}"#);
     assert_eq!(
         http(addr, "POST", "/api/auth/register", &[], &register).0,
         201
     );
-    let (status, body) = http(addr, "POST", "/api/auth/login", &[], &credentials);
-    assert_eq!(status, 200);
-    let token = body["access_token"].as_str().unwrap().to_owned();
-    let (outcome, doc) = scan_json(&sandbox, &format!("http://{addr}/"), "medium", &token);
-    assert_eq!(outcome.code, Some(0), "{outcome:#?}\n{doc:#}");
-    assert!(
-        !std::fs::read_to_string(sandbox.dir.path().join("report.json"))
-            .unwrap()
-            .contains(&token)
+    let login = format!("scan@example.com:{PASSWORD}");
+    let (outcome, doc) = scan_json(
+        &sandbox,
+        &format!("http://{addr}/"),
+        "medium",
+        &[("RAMPART_SCAN_LOGIN_A", &login)],
     );
-    assert_eq!(check(&doc, "tokens.forgery")["status"], "pass", "{doc:#}");
-    assert_eq!(check(&doc, "tokens.lifetime")["status"], "pass", "{doc:#}");
+    assert_eq!(outcome.code, Some(0), "{outcome:#?}\n{doc:#}");
+    for id in [
+        "tokens.forgery",
+        "tokens.lifetime",
+        "tokens.storage",
+        "properties.mass_assignment",
+    ] {
+        assert_eq!(check(&doc, id)["status"], "pass", "{id}: {doc:#}");
+    }
     assert_eq!(doc["schema_version"], 1);
     let rows = doc["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 20);
@@ -1734,12 +1771,14 @@ fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
         &sandbox,
         &format!("http://{addr}/"),
         "medium",
-        &weak_token(),
+        &[("RAMPART_SCAN_LOGIN_A", "victim@example.com:anything-at-all")],
     );
     assert_eq!(outcome.code, Some(1), "{outcome:#?}\n{doc:#}");
     for (id, row, severity) in [
         ("tokens.forgery", 1, "critical"),
         ("tokens.lifetime", 2, "critical"),
+        ("tokens.storage", 3, "critical"),
+        ("properties.mass_assignment", 20, "critical"),
         ("headers.security", 9, "high"),
         ("headers.banners", 9, "medium"),
         ("http.trace", 9, "medium"),

@@ -13,6 +13,7 @@ pub mod exposure;
 pub mod headers;
 pub mod injection;
 pub mod intrusive;
+pub mod session;
 pub mod tokens;
 
 /// A path that no API serves: its answer is what "not found" looks like on this target.
@@ -22,6 +23,8 @@ pub const MISSING_PATH: &str = "/rampart-scan-probe-that-does-not-exist";
 pub const CHECKS: &[(&str, u8, &str)] = &[
     (tokens::FORGERY_ID, 1, tokens::FORGERY_TITLE),
     (tokens::LIFETIME_ID, 2, tokens::LIFETIME_TITLE),
+    (session::COOKIE_ID, 3, session::COOKIE_TITLE),
+    (session::MASS_ID, 20, session::MASS_TITLE),
     (headers::ID, 9, headers::TITLE),
     (headers::BANNERS_ID, 9, headers::BANNERS_TITLE),
     (headers::TRACE_ID, 9, headers::TRACE_TITLE),
@@ -50,6 +53,12 @@ pub struct Credentials {
     pub spec: Option<String>,
     /// `--intrusive`: run checks that can trip limits or lock accounts.
     pub intrusive: bool,
+    /// `--login-a EMAIL:PASSWORD`: log in as user A (gives the token when `token_a` is unset).
+    pub login_a: Option<String>,
+    /// Where to log in.
+    pub login_path: String,
+    /// JSON pointer to the access token in the login response.
+    pub token_pointer: String,
 }
 
 /// Runs the selected checks in order, announcing each on `progress`.
@@ -61,7 +70,30 @@ pub async fn run(
 ) -> Result<Vec<CheckResult>, ClientError> {
     let mut results = Vec::new();
     let base = client.origin().path().to_owned();
-    let token = credentials.token_a.as_deref();
+    let mut token = credentials.token_a.clone();
+    if let Some(login) = &credentials.login_a {
+        progress(session::COOKIE_ID);
+        let (x, from_login) = session::login(
+            client,
+            &credentials.login_path,
+            login,
+            &credentials.token_pointer,
+        )
+        .await?;
+        if !x.status.is_success() || from_login.is_none() {
+            return Err(ClientError::BadTarget(format!(
+                "logging in at {} answered {} without a token at {}",
+                credentials.login_path,
+                x.status.as_u16(),
+                credentials.token_pointer
+            )));
+        }
+        if selected(session::COOKIE_ID) {
+            results.push(session::judge_cookies(&x, from_login.as_deref()));
+        }
+        token = token.or(from_login);
+    }
+    let token = token.as_deref();
     if selected(tokens::FORGERY_ID) {
         progress(tokens::FORGERY_ID);
         results.push(tokens::check_forgery(client, token, &credentials.auth_path).await?);
@@ -105,7 +137,11 @@ pub async fn run(
             results.push(exposure::debug_routes(client, &missing).await?);
         }
     }
-    let ops = if selected(admin::ID) || selected(injection::ID) || credentials.intrusive {
+    let ops = if selected(admin::ID)
+        || selected(injection::ID)
+        || selected(session::MASS_ID)
+        || credentials.intrusive
+    {
         crate::spec::discover(client, credentials.spec.as_deref()).await?
     } else {
         Vec::new()
@@ -113,6 +149,10 @@ pub async fn run(
     if selected(admin::ID) {
         progress(admin::ID);
         results.push(admin::run(client, &ops, token).await?);
+    }
+    if selected(session::MASS_ID) {
+        progress(session::MASS_ID);
+        results.push(session::mass_assignment(client, &ops, token).await?);
     }
     if selected(injection::ID) {
         progress(injection::ID);
