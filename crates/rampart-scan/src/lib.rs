@@ -36,20 +36,8 @@ pub struct Options {
     pub only: Vec<String>,
     /// Not these check ids.
     pub skip: Vec<String>,
-    /// An ordinary user's access token (`--token-a`).
-    pub token_a: Option<String>,
-    /// A route that needs the token (`--auth-path`).
-    pub auth_path: String,
-    /// `--spec`: an OpenAPI file, or a path on the target.
-    pub spec: Option<String>,
-    /// `--intrusive`: also run checks that can trip rate limits or lock accounts.
-    pub intrusive: bool,
-    /// `--login-a EMAIL:PASSWORD`.
-    pub login_a: Option<String>,
-    /// `--login-path`.
-    pub login_path: String,
-    /// `--token-pointer`.
-    pub token_pointer: String,
+    /// Credentials, the description and what the checks may do.
+    pub inputs: checks::Inputs,
 }
 
 /// Why a scan could not run (exit code 2).
@@ -85,18 +73,11 @@ pub async fn scan(options: &Options, progress: &dyn Fn(&str)) -> Result<Report, 
         (options.only.is_empty() || options.only.iter().any(|o| o == id))
             && !options.skip.iter().any(|s| s == id)
     };
-    if !options.auth_path.starts_with('/') {
-        return Err(ScanError::Usage("--auth-path must start with /".into()));
+    if !options.inputs.auth_path.starts_with('/') || !options.inputs.login_path.starts_with('/') {
+        return Err(ScanError::Usage(
+            "--auth-path and --login-path must start with /".into(),
+        ));
     }
-    let credentials = checks::Credentials {
-        token_a: options.token_a.clone(),
-        auth_path: options.auth_path.clone(),
-        spec: options.spec.clone(),
-        intrusive: options.intrusive,
-        login_a: options.login_a.clone(),
-        login_path: options.login_path.clone(),
-        token_pointer: options.token_pointer.clone(),
-    };
-    let results = checks::run(&client, &credentials, &selected, progress).await?;
+    let results = checks::run(&client, &options.inputs, &selected, progress).await?;
     Ok(Report::new(client.origin().to_string(), results))
 }

@@ -426,13 +426,15 @@ fn scan(args: &ScanArgs) -> ExitCode {
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
         only: args.only.clone(),
         skip: args.skip.clone(),
-        token_a: args.token_a.clone(),
-        auth_path: args.auth_path.clone(),
-        spec: args.spec.clone(),
-        intrusive: args.intrusive,
-        login_a: args.login_a.clone(),
-        login_path: args.login_path.clone(),
-        token_pointer: args.token_pointer.clone(),
+        inputs: rampart_scan::checks::Inputs {
+            token_a: args.token_a.clone(),
+            auth_path: args.auth_path.clone(),
+            spec: args.spec.clone(),
+            intrusive: args.intrusive,
+            login_a: args.login_a.clone(),
+            login_path: args.login_path.clone(),
+            token_pointer: args.token_pointer.clone(),
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

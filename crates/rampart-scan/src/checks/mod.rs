@@ -44,10 +44,10 @@ pub const INTRUSIVE: &[&str] = &[intrusive::BODY_ID, intrusive::RATE_ID];
 
 /// What the checks may use besides the client.
 #[derive(Debug, Clone, Default)]
-pub struct Credentials {
-    /// An ordinary user's access token.
+pub struct Inputs {
+    /// `--token-a`: an ordinary user's access token.
     pub token_a: Option<String>,
-    /// A route that needs the token (for the forgery check).
+    /// `--auth-path`: a route that needs the token (for the forgery check).
     pub auth_path: String,
     /// `--spec`: a file, or a path on the target; `None`: the well-known locations.
     pub spec: Option<String>,
@@ -55,16 +55,16 @@ pub struct Credentials {
     pub intrusive: bool,
     /// `--login-a EMAIL:PASSWORD`: log in as user A (gives the token when `token_a` is unset).
     pub login_a: Option<String>,
-    /// Where to log in.
+    /// `--login-path`: where to log in.
     pub login_path: String,
-    /// JSON pointer to the access token in the login response.
+    /// `--token-pointer`: JSON pointer to the access token in the login response.
     pub token_pointer: String,
 }
 
 /// Runs the selected checks in order, announcing each on `progress`.
 pub async fn run(
     client: &Client,
-    credentials: &Credentials,
+    credentials: &Inputs,
     selected: &dyn Fn(&str) -> bool,
     progress: &dyn Fn(&str),
 ) -> Result<Vec<CheckResult>, ClientError> {
