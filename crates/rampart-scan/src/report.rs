@@ -141,6 +141,31 @@ pub struct RowResult {
     pub checks: Vec<&'static str>,
 }
 
+/// The security-header grade of the target's root response, computed with the MDN HTTP
+/// Observatory's published scoring rules (`crate::observatory`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeaderGrade {
+    /// The score (0 at worst; bonuses can take it past 100).
+    pub score: i32,
+    /// The letter grade (`A+` .. `F`).
+    pub grade: String,
+    /// Each Observatory test: its name, outcome and score modifier.
+    pub tests: Vec<GradeTest>,
+}
+
+/// One Observatory test of [`HeaderGrade`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GradeTest {
+    /// The Observatory's test name (`content-security-policy`, ...).
+    pub name: String,
+    /// Whether it passed.
+    pub pass: bool,
+    /// The Observatory's result code (`csp-not-implemented`, ...).
+    pub result: String,
+    /// Its effect on the score.
+    pub score_modifier: i32,
+}
+
 /// A whole scan.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -152,6 +177,9 @@ pub struct Report {
     pub rows: Vec<RowResult>,
     /// Every check that ran.
     pub checks: Vec<CheckResult>,
+    /// The security-header grade, when the headers were fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_grade: Option<HeaderGrade>,
 }
 
 impl Report {
@@ -179,6 +207,7 @@ impl Report {
             target,
             rows,
             checks,
+            header_grade: None,
         }
     }
 
