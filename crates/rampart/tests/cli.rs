@@ -1555,119 +1555,18 @@ fn logs_and_the_audit_trail_never_contain_passwords_or_tokens() {
 // rampart scan
 // ---------------------------------------------------------------------------------------------
 
-/// A deliberately weak API on 127.0.0.1 (one thread, one request per connection): banners, no
-/// security headers, reflected CORS with credentials, TRACE echoed, a stack trace on malformed
-/// input, a served `.env` (no secret in it) and an anonymous debug route dumping users.
-fn weak_fixture() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    // Set by a PATCH of /api/users/me carrying "role": mass assignment.
-    let admin = std::sync::atomic::AtomicBool::new(false);
-    let token = weak_token();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            let mut origin = None;
-            let mut bearer = false;
-            let mut length = 0usize;
-            let mut head = request_line.clone();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                head.push_str(&line);
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("origin:") {
-                    origin = Some(line[line.len() - v.len()..].trim().to_owned());
-                }
-                if let Some(v) = lower.strip_prefix("authorization: bearer ") {
-                    // Any three-part token is "valid": nothing is verified.
-                    bearer = v.trim().split('.').count() == 3;
-                }
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length.min(4 << 20)];
-            let _ = reader.read_exact(&mut body);
-            let mut parts = request_line.split_whitespace();
-            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            let (status, content) = match (method, path) {
-                ("TRACE", _) => ("200 OK", head.clone()),
-                ("POST", p) if p != "/api/auth/login" => (
-                    "500 Internal Server Error",
-                    "Traceback (most recent call last):\n  File \"/app/main.py\", line 12\njson.decoder.JSONDecodeError".to_owned(),
-                ),
-                ("GET", "/.env") => ("200 OK", "APP_ENV=production\nLOG_LEVEL=debug\n".to_owned()),
-                ("GET", "/debug") => ("200 OK", r#"{"users":[{"id":1,"email":"a@example.com"}]}"#.to_owned()),
-                ("GET", "/") => ("200 OK", r#"{"service":"weak"}"#.to_owned()),
-                ("GET", "/openapi.json") => (
-                    "200 OK",
-                    r#"{"openapi":"3.0.0","paths":{"/api/items/{id}":{"get":{}},"/api/items":{"post":{}},"/api/users/me":{"get":{},"patch":{}}}}"#.to_owned(),
-                ),
-                // The id goes straight into SQL.
-                ("GET", p) if p.starts_with("/api/items/") && p.contains("%27") => (
-                    "500 Internal Server Error",
-                    "sqlite3.OperationalError: near \"OR\": syntax error".to_owned(),
-                ),
-                ("GET", p) if p.starts_with("/api/items/") => ("404 Not Found", "{}".to_owned()),
-                ("POST", "/api/auth/login") => (
-                    "200 OK",
-                    format!(r#"{{"access_token":"{token}"}}"#),
-                ),
-                ("PATCH", "/api/users/me") if bearer => {
-                    if String::from_utf8_lossy(&body).contains("\"role\"") {
-                        admin.store(true, std::sync::atomic::Ordering::SeqCst);
-                    }
-                    ("200 OK", "{}".to_owned())
-                }
-                ("GET", "/api/users/me") if bearer => {
-                    let role = if admin.load(std::sync::atomic::Ordering::SeqCst) { "admin" } else { "user" };
-                    ("200 OK", format!(r#"{{"id":1,"role":"{role}"}}"#))
-                }
-                // Any logged-in user may list every user.
-                ("GET", "/api/admin/users") if bearer => ("200 OK", r#"{"users":[]}"#.to_owned()),
-                ("GET", "/api/users/me") => ("401 Unauthorized", "{}".to_owned()),
-                _ => ("404 Not Found", "Not found".to_owned()),
-            };
-            let mut response = format!(
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\nX-Powered-By: Express\r\nServer: nginx/1.25.3\r\n",
-                content.len()
-            );
-            if let Some(origin) = origin {
-                response.push_str(&format!(
-                    "Access-Control-Allow-Origin: {origin}\r\nAccess-Control-Allow-Credentials: true\r\n"
-                ));
-            }
-            if path == "/api/auth/login" {
-                response.push_str("Set-Cookie: refresh_token=weak-refresh-value; Path=/\r\n");
-            }
-            response.push_str("\r\n");
-            response.push_str(&content);
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    addr
-}
+#[path = "fixtures/weak_api.rs"]
+mod weak_api;
 
-/// A 30-day token for the weak fixture (which verifies nothing), with a signature of random
-/// bytes made now.
-fn weak_token() -> String {
-    let header = b64url(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = b64url(br#"{"sub":"1","iat":1700000000,"exp":1702592000}"#);
-    let signature: Vec<u8> = (0..32).map(|_| rand_byte()).collect();
-    format!("{header}.{payload}.{}", b64url(&signature))
-}
-
-fn rand_byte() -> u8 {
-    uuid::Uuid::new_v4().as_bytes()[0]
+/// The weak API with user A registered; returns its address and A's `EMAIL:PASSWORD`, the
+/// password made now.
+fn weak_api_with_user_a() -> (SocketAddr, String) {
+    let addr = weak_api::start();
+    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+    let body = format!(r#"{{"email":"victim@example.com","password":"{password}","name":"A"}}"#);
+    let (status, user) = http(addr, "POST", "/api/auth/register", &[], &body);
+    assert_eq!(status, 201, "{user}");
+    (addr, format!("victim@example.com:{password}"))
 }
 
 /// Scans `base` with `env` (credentials), checks no credential was printed, and returns the
@@ -1766,12 +1665,12 @@ fn scanning_rampart_passes_every_covered_row() {
 #[test]
 fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
     let sandbox = Sandbox::new();
-    let addr = weak_fixture();
+    let (addr, login) = weak_api_with_user_a();
     let (outcome, doc) = scan_json(
         &sandbox,
         &format!("http://{addr}/"),
         "medium",
-        &[("RAMPART_SCAN_LOGIN_A", "victim@example.com:anything-at-all")],
+        &[("RAMPART_SCAN_LOGIN_A", &login)],
     );
     assert_eq!(outcome.code, Some(1), "{outcome:#?}\n{doc:#}");
     for (id, row, severity) in [
@@ -1842,7 +1741,7 @@ fn scan_usage_and_connection_errors_exit_2() {
         assert!(!outcome.stderr.contains("pw"), "{outcome:#?}");
     }
     // The request budget bounds the scan.
-    let addr = weak_fixture();
+    let addr = weak_api::start();
     let outcome = sandbox.run(
         &[
             "scan",
