@@ -1762,6 +1762,243 @@ fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
     assert!(first < medium, "{}", text.stdout);
 }
 
+/// The weak API has each weakness and each good part its module doc lists, including those no
+/// check looks at yet: a scan's verdict on it is only worth what the fixture really does.
+#[test]
+fn the_weak_api_is_as_weak_as_it_says_and_no_weaker() {
+    let addr = weak_api::start();
+    let bearer = |token: &str| format!("Bearer {token}");
+    let register = |email: &str, password: &str, extra: &str| {
+        let body = format!(r#"{{"email":"{email}","password":"{password}","name":"N"{extra}}}"#);
+        http(addr, "POST", "/api/auth/register", &[], &body)
+    };
+    let login = |email: &str, password: &str| {
+        let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
+        http_full(addr, "POST", "/api/auth/login", &[], &body)
+    };
+    let (pa, pb) = (
+        uuid::Uuid::new_v4().simple().to_string(),
+        uuid::Uuid::new_v4().simple().to_string(),
+    );
+
+    // Registration: mass assignment of the role, a 409 for a taken email.
+    let (status, a) = register("a@example.com", &pa, "");
+    assert_eq!((status, a["role"].as_str()), (201, Some("user")), "{a}");
+    assert_eq!(register("a@example.com", &pb, "").0, 409);
+    let (status, admin) = register("root@example.com", &pb, r#","is_admin":true"#);
+    assert_eq!(
+        (status, admin["role"].as_str()),
+        (201, Some("admin")),
+        "{admin}"
+    );
+    let (status, b) = register("b@example.com", &pb, "");
+    assert_eq!(status, 201, "{b}");
+    let (a_id, b_id) = (a["id"].as_u64().unwrap(), b["id"].as_u64().unwrap());
+
+    // Login: enumeration, no lockout, a weak refresh cookie.
+    let unknown = login("nobody@example.com", &pa);
+    assert_eq!(
+        (unknown.status, &unknown.body["error"]),
+        (404, &Value::from("no such user"))
+    );
+    for _ in 0..20 {
+        let wrong = login("a@example.com", "wrong");
+        assert_eq!(
+            (wrong.status, &wrong.body["error"]),
+            (401, &Value::from("wrong password"))
+        );
+    }
+    let ok = login("a@example.com", &pa);
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let cookie = ok.header("set-cookie").unwrap();
+    assert!(
+        cookie.starts_with("refresh_token=") && cookie.ends_with("; Path=/"),
+        "{cookie}"
+    );
+    let ta = bearer(ok.body["access_token"].as_str().unwrap());
+    let tb = bearer(
+        login("b@example.com", &pb).body["access_token"]
+            .as_str()
+            .unwrap(),
+    );
+
+    // Tokens: alg none in any case and unsigned tokens pass; anything else that is not a
+    // good HS256 token over an existing user fails.
+    let token = |header: &str, claims: &str, signature: &str| {
+        bearer(&format!(
+            "{}.{}.{signature}",
+            b64url(header.as_bytes()),
+            b64url(claims.as_bytes())
+        ))
+    };
+    let sub_a = format!(r#"{{"sub":"{a_id}"}}"#);
+    let me = |auth: &str| http(addr, "GET", "/api/users/me", &[("Authorization", auth)], "").0;
+    assert_eq!(me(&ta), 200);
+    assert_eq!(http(addr, "GET", "/api/users/me", &[], "").0, 401);
+    for accepted in [
+        token(r#"{"alg":"none"}"#, &sub_a, ""),
+        token(r#"{"alg":"nOnE"}"#, &sub_a, "anything"),
+        token(r#"{"alg":"HS256"}"#, &sub_a, ""),
+    ] {
+        assert_eq!(me(&accepted), 200, "{accepted}");
+    }
+    for refused in [
+        "Bearer not-a-jwt".to_owned(),
+        token(r#"{"alg":"none"}"#, r#"{"name":"no sub"}"#, ""),
+        token(r#"{"alg":"none"}"#, r#"{"sub":"999"}"#, ""),
+        token(
+            r#"{"alg":"none"}"#,
+            &format!(r#"{{"sub":"{a_id}","exp":1}}"#),
+            "",
+        ),
+        token(r#"{"alg":"HS256"}"#, &sub_a, "c2lnbmF0dXJl"),
+        token(r#"{"alg":"RS256"}"#, &sub_a, "c2lnbmF0dXJl"),
+    ] {
+        assert_eq!(me(&refused), 401, "{refused}");
+    }
+
+    // Users: anyone reads anyone and changes anyone's password, for real.
+    let as_b = [("Authorization", tb.as_str())];
+    let (status, read) = http(addr, "GET", &format!("/api/users/{a_id}"), &as_b, "");
+    assert_eq!(
+        (status, read["email"].as_str()),
+        (200, Some("a@example.com"))
+    );
+    let new = r#"{"password":"taken-over"}"#;
+    let path = format!("/api/users/{a_id}/password");
+    assert_eq!(http(addr, "PUT", &path, &as_b, new).0, 204);
+    assert_eq!(login("a@example.com", &pa).status, 401);
+    assert_eq!(login("a@example.com", "taken-over").status, 200);
+    let (status, elevated) = http(addr, "PATCH", "/api/users/me", &as_b, r#"{"role":"admin"}"#);
+    assert_eq!((status, elevated["role"].as_str()), (200, Some("admin")));
+    assert_eq!(http(addr, "GET", "/api/admin/users", &[], "").0, 401);
+    let as_a = [("Authorization", ta.as_str())];
+    assert_eq!(http(addr, "GET", "/api/admin/users", &as_a, "").0, 200);
+
+    // Items: sequential ids, unknown fields and any URL taken, no ownership, SQL from the id.
+    let mut ids = Vec::new();
+    for url in [
+        "http://127.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "file:///etc/passwd",
+    ] {
+        let body = format!(r#"{{"name":"n","price":1,"image_url":"{url}","colour":"red"}}"#);
+        let (status, item) = http(addr, "POST", "/api/items", &as_a, &body);
+        assert_eq!(
+            (status, item["image_url"].as_str()),
+            (201, Some(url)),
+            "{item}"
+        );
+        assert_eq!(item["owner_id"], a_id);
+        ids.push(item["id"].as_u64().unwrap());
+    }
+    assert_eq!(ids, [1, 2, 3]);
+    let (status, list) = http(addr, "GET", "/api/items?limit=1000000", &as_b, "");
+    assert_eq!((status, &list["limit"]), (200, &Value::from(1_000_000)));
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+    assert_eq!(http(addr, "GET", "/api/items/1", &as_b, "").0, 200);
+    let (status, changed) = http(addr, "PATCH", "/api/items/1", &as_b, r#"{"name":"mine"}"#);
+    assert_eq!((status, changed["name"].as_str()), (200, Some("mine")));
+    assert_eq!(http(addr, "DELETE", "/api/items/1", &as_b, "").0, 204);
+    assert_eq!(http(addr, "GET", "/api/items/1", &as_b, "").0, 404);
+    assert_eq!(http(addr, "GET", "/api/items/1%27", &as_b, "").0, 500);
+    assert_eq!(http(addr, "GET", "/api/items/1'", &as_b, "").0, 500);
+    assert_eq!(http(addr, "GET", "/api/items/abc", &as_b, "").0, 404);
+    let big = format!(r#"{{"name":"big","padding":"{}"}}"#, "a".repeat(2 << 20));
+    assert_eq!(http(addr, "POST", "/api/items", &as_a, &big).0, 201);
+    assert_eq!(
+        http(addr, "POST", "/api/items", &as_a, "{\"name\": [1,").0,
+        500
+    );
+
+    // Orders: strict bodies and owner-only access, but the receipt is anyone's.
+    let (status, order) = http(
+        addr,
+        "POST",
+        "/api/orders",
+        &as_a,
+        r#"{"item":"n","quantity":2}"#,
+    );
+    assert_eq!(status, 201, "{order}");
+    let order = order["id"].as_u64().unwrap();
+    for bad in [
+        r#"{"item":"n","quantity":2,"price":0}"#,
+        r#"{"item":"n","quantity":0}"#,
+        r#"{"item":"n","quantity":"2"}"#,
+        r#"{"quantity":2}"#,
+    ] {
+        assert_eq!(
+            http(addr, "POST", "/api/orders", &as_a, bad).0,
+            400,
+            "{bad}"
+        );
+    }
+    let path = format!("/api/orders/{order}");
+    assert_eq!(http(addr, "GET", &path, &as_a, "").0, 200);
+    let theirs = http(addr, "GET", &path, &as_b, "");
+    assert_eq!(theirs, http(addr, "GET", "/api/orders/999", &as_b, ""));
+    assert_eq!(theirs.0, 404);
+    assert_eq!(http(addr, "DELETE", &path, &as_b, "").0, 404);
+    assert_eq!(http(addr, "GET", "/api/orders/1%27", &as_b, "").0, 404);
+    let (status, receipt) = http(addr, "GET", &format!("{path}/receipt"), &as_b, "");
+    assert_eq!(
+        (status, &receipt["owner_id"], &receipt["total"]),
+        (200, &Value::from(a_id), &Value::from(20))
+    );
+    assert_ne!(a_id, b_id);
+
+    // Exposure, headers, CORS and TRACE.
+    let (status, dump) = http(addr, "GET", "/debug", &[], "");
+    assert_eq!(
+        (status, dump["users"].as_array().map(Vec::len)),
+        (200, Some(3))
+    );
+    let env = http_full(
+        addr,
+        "GET",
+        "/.env",
+        &[("Origin", "https://evil.example")],
+        "",
+    );
+    assert_eq!(env.status, 200);
+    assert_eq!(env.header("x-powered-by"), Some("Express"));
+    assert_eq!(env.header("server"), Some("nginx/1.25.3"));
+    assert_eq!(
+        env.header("access-control-allow-origin"),
+        Some("https://evil.example")
+    );
+    assert_eq!(env.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(env.header("content-security-policy"), None);
+    for path in [
+        "/.git/config",
+        "/actuator",
+        "/server-status",
+        "/api/openapi.json",
+        "/",
+    ] {
+        assert_eq!(http(addr, "GET", path, &[], "").0, 404, "{path}");
+    }
+    assert_eq!(http(addr, "DELETE", "/api/users/me", &as_a, "").0, 404);
+    let preflight = http_full(addr, "OPTIONS", "/api/items", &[("Origin", "null")], "");
+    assert_eq!(preflight.status, 204);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("null")
+    );
+    assert_eq!(http(addr, "TRACE", "/anything", &[], "").0, 200);
+
+    // The description covers every route but the two that should not exist.
+    let (status, spec) = http(addr, "GET", "/openapi.json", &[], "");
+    assert_eq!(status, 200);
+    let paths = spec["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 11, "{spec:#}");
+    assert!(!paths.contains_key("/debug") && !paths.contains_key("/.env"));
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
 #[test]
 fn scan_usage_and_connection_errors_exit_2() {
     let sandbox = Sandbox::new();
