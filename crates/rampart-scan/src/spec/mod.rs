@@ -2,6 +2,10 @@
 //! target), or the first of the well-known locations that answers with an OpenAPI document.
 //! Only fetched from the target itself (the client allows nothing else).
 
+mod example;
+
+pub use example::example;
+
 use serde_json::Value;
 
 use crate::client::{Client, ClientError, Probe};
@@ -14,6 +18,15 @@ pub const WELL_KNOWN: &[&str] = &[
     "/v3/api-docs",
     "/api-docs",
     "/swagger/v1/swagger.json",
+];
+
+/// Deepest nesting of JSON kept when `$ref`s are inlined, and deepest schema nesting
+/// [`example`] and the other helpers look into. Real request schemas stay far below it.
+pub const MAX_DEPTH: usize = 32;
+
+/// Name endings (lower-cased) that make a string property a URL even without a `format`.
+const URL_NAME_ENDINGS: &[&str] = &[
+    "url", "uri", "callback", "webhook", "endpoint", "redirect", "link", "href", "avatar",
 ];
 
 /// One operation: method and path template.
