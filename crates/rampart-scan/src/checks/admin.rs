@@ -100,18 +100,22 @@ mod tests {
             Operation {
                 method: "GET".into(),
                 path: "/api/admin/users/{id}".into(),
+                ..Default::default()
             },
             Operation {
                 method: "DELETE".into(),
                 path: "/api/admin/users/{id}".into(),
+                ..Default::default()
             },
             Operation {
                 method: "GET".into(),
                 path: "/api/administrators".into(),
+                ..Default::default()
             },
             Operation {
                 method: "GET".into(),
                 path: "/api/admin/users".into(),
+                ..Default::default()
             },
         ];
         let c = candidates(&ops);

@@ -90,14 +90,17 @@ mod tests {
             Operation {
                 method: "GET".into(),
                 path: "/api/items/{id}".into(),
+                ..Default::default()
             },
             Operation {
                 method: "GET".into(),
                 path: "/api/items".into(),
+                ..Default::default()
             },
             Operation {
                 method: "DELETE".into(),
                 path: "/api/items/{id}".into(),
+                ..Default::default()
             },
         ];
         assert_eq!(targets(&ops, "X"), ["/api/items/X"]);
