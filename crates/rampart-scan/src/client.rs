@@ -5,6 +5,7 @@
 //! at, not a place to go); environment proxies are ignored. Every request counts against
 //! `max_requests`, and requests are spaced by the politeness rate.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -100,6 +101,7 @@ pub struct Client {
     http: reqwest::Client,
     origin: Url,
     budget: AtomicU32,
+    counter: Option<Arc<AtomicU32>>,
     spacing: Duration,
     last: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
@@ -149,9 +151,16 @@ impl Client {
             http,
             origin,
             budget: AtomicU32::new(max_requests),
+            counter: None,
             spacing: Duration::from_secs_f64(1.0 / rate),
             last: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// Counts every request sent into `counter` too (for progress displays).
+    pub fn with_counter(mut self, counter: Arc<AtomicU32>) -> Self {
+        self.counter = Some(counter);
+        self
     }
 
     /// The scanned origin.
@@ -190,6 +199,9 @@ impl Client {
         self.budget
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .map_err(|_| ClientError::Budget)?;
+        if let Some(counter) = &self.counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         self.pace().await;
         let mut request = self.http.request(probe.method.clone(), url);
         for (name, value) in &probe.headers {

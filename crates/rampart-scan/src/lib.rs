@@ -7,15 +7,17 @@
 //! evidence. Expectations (which headers, which origins to probe) come from `rampart-core`,
 //! the same definitions `rampart serve` is built from.
 //!
-//! Checks so far: token forgeries and lifetime with a given token (rows 1, 2), security headers, banners and TRACE (row 9), HSTS on https (row 13), CORS
-//! (row 8), verbose errors (row 10), exposed files (row 11), debug routes and admin routes from the OpenAPI description (row 19). Rows no
-//! check covers are reported as `not checked`, never as passing.
+//! `checks::CHECKS` lists every check with its row. Rows no check covers (12, 14 and 18: the
+//! lockfile, the logs and webhook verification cannot be observed from outside) are reported
+//! as `not checked`, never as passing.
 
 pub mod checks;
 pub mod client;
 pub mod report;
 pub mod spec;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 pub use client::ClientError;
@@ -38,6 +40,11 @@ pub struct Options {
     pub skip: Vec<String>,
     /// Credentials, the description and what the checks may do.
     pub inputs: checks::Inputs,
+    /// `--http-twin`: the target's plain-http address, to check that it redirects to https
+    /// (default for an https target: the same host on port 80).
+    pub http_twin: Option<String>,
+    /// Counts the requests sent, for progress displays.
+    pub sent: Arc<AtomicU32>,
 }
 
 /// Why a scan could not run (exit code 2).
@@ -68,16 +75,48 @@ pub async fn scan(options: &Options, progress: &dyn Fn(&str)) -> Result<Report, 
         options.max_requests,
         options.rate,
         options.timeout,
-    )?;
+    )?
+    .with_counter(options.sent.clone());
     let selected = |id: &str| {
         (options.only.is_empty() || options.only.iter().any(|o| o == id))
             && !options.skip.iter().any(|s| s == id)
     };
-    if !options.inputs.auth_path.starts_with('/') || !options.inputs.login_path.starts_with('/') {
+    let inputs = &options.inputs;
+    if ![&inputs.auth_path, &inputs.login_path, &inputs.register_path]
+        .iter()
+        .all(|p| p.starts_with('/'))
+    {
         return Err(ScanError::Usage(
-            "--auth-path and --login-path must start with /".into(),
+            "--auth-path, --login-path and --register-path must start with /".into(),
         ));
     }
-    let results = checks::run(&client, &options.inputs, &selected, progress).await?;
-    Ok(Report::new(client.origin().to_string(), results))
+    let twin = twin(&client, options)?;
+    let (results, grade) =
+        checks::run(&client, twin.as_ref(), &options.inputs, &selected, progress).await?;
+    let mut report = Report::new(client.origin().to_string(), results);
+    report.header_grade = grade;
+    Ok(report)
+}
+
+/// The plain-http twin of the target: `--http-twin` (same host required), or port 80 of an
+/// https target's host. It gets a budget of one request.
+fn twin(client: &client::Client, options: &Options) -> Result<Option<client::Client>, ScanError> {
+    let origin = client.origin();
+    let url = match &options.http_twin {
+        Some(url) => url.clone(),
+        None if client.is_https() => {
+            let mut url = origin.clone();
+            let _ = url.set_scheme("http");
+            let _ = url.set_port(None);
+            url.to_string()
+        }
+        None => return Ok(None),
+    };
+    let twin = client::Client::new(&url, 1, options.rate, options.timeout)?;
+    if twin.origin().scheme() != "http" || twin.origin().host_str() != origin.host_str() {
+        return Err(ScanError::Usage(
+            "--http-twin must be an http:// URL on the target's host".into(),
+        ));
+    }
+    Ok(Some(twin))
 }

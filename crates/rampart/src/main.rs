@@ -88,7 +88,7 @@ struct ScanArgs {
     #[arg(long, value_name = "CHECK_ID")]
     skip: Vec<String>,
     /// Most requests the scan may send.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1000)]
     max_requests: u32,
     /// Requests per second (politeness).
     #[arg(long, default_value_t = 20.0)]
@@ -99,6 +99,13 @@ struct ScanArgs {
     /// An ordinary user's access token (or RAMPART_SCAN_TOKEN_A, which stays out of `ps`).
     #[arg(long, env = "RAMPART_SCAN_TOKEN_A", hide_env_values = true)]
     token_a: Option<String>,
+    /// A second ordinary user's access token (or RAMPART_SCAN_TOKEN_B): user B tries user A's
+    /// objects.
+    #[arg(long, env = "RAMPART_SCAN_TOKEN_B", hide_env_values = true)]
+    token_b: Option<String>,
+    /// An admin's access token (or RAMPART_SCAN_TOKEN_ADMIN).
+    #[arg(long, env = "RAMPART_SCAN_TOKEN_ADMIN", hide_env_values = true)]
+    token_admin: Option<String>,
     /// A route that accepts the token and refuses anonymous requests.
     #[arg(long, default_value = "/api/users/me")]
     auth_path: String,
@@ -114,6 +121,24 @@ struct ScanArgs {
     /// cookies and uses its token when --token-a is not given.
     #[arg(long, env = "RAMPART_SCAN_LOGIN_A", hide_env_values = true)]
     login_a: Option<String>,
+    /// Log in as user B with EMAIL:PASSWORD (or RAMPART_SCAN_LOGIN_B). With --intrusive this
+    /// account may be locked for a while.
+    #[arg(long, env = "RAMPART_SCAN_LOGIN_B", hide_env_values = true)]
+    login_b: Option<String>,
+    /// Log in as an admin with EMAIL:PASSWORD (or RAMPART_SCAN_LOGIN_ADMIN).
+    #[arg(long, env = "RAMPART_SCAN_LOGIN_ADMIN", hide_env_values = true)]
+    login_admin: Option<String>,
+    /// Register throw-away users (random email and password) for A and B where no token or
+    /// login is given, and try privileged fields at registration. Needs open registration.
+    #[arg(long)]
+    register: bool,
+    /// Where --register posts the description's example body (or {"email","password","name"}).
+    #[arg(long, default_value = "/api/auth/register")]
+    register_path: String,
+    /// The target's plain-http address, to check that it redirects to https (default for an
+    /// https target: its host on port 80).
+    #[arg(long, value_name = "URL")]
+    http_twin: Option<String>,
     /// Where --login-a posts {"email","password"}.
     #[arg(long, default_value = "/api/auth/login")]
     login_path: String,
@@ -428,13 +453,21 @@ fn scan(args: &ScanArgs) -> ExitCode {
         skip: args.skip.clone(),
         inputs: rampart_scan::checks::Inputs {
             token_a: args.token_a.clone(),
+            token_b: args.token_b.clone(),
+            token_admin: args.token_admin.clone(),
             auth_path: args.auth_path.clone(),
             spec: args.spec.clone(),
             intrusive: args.intrusive,
             login_a: args.login_a.clone(),
+            login_b: args.login_b.clone(),
+            login_admin: args.login_admin.clone(),
+            register: args.register,
+            register_path: args.register_path.clone(),
             login_path: args.login_path.clone(),
             token_pointer: args.token_pointer.clone(),
         },
+        http_twin: args.http_twin.clone(),
+        sent: Default::default(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -446,9 +479,13 @@ fn scan(args: &ScanArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Plain progress lines on stderr (the report goes to stdout or -o).
-    let progress = |check: &str| eprintln!("rampart scan: checking {check}");
-    let report = match runtime.block_on(rampart_scan::scan(&options, &progress)) {
+    // Progress on stderr (the report goes to stdout or -o): a live bar per check on a
+    // terminal, plain lines otherwise.
+    let display = ScanProgress::new(options.sent.clone(), options.max_requests);
+    let progress = |check: &str| display.start(check);
+    let scanned = runtime.block_on(rampart_scan::scan(&options, &progress));
+    display.finish();
+    let report = match scanned {
         Ok(report) => report,
         Err(e) => {
             eprintln!("rampart scan: {e}");
@@ -483,6 +520,120 @@ fn scan(args: &ScanArgs) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `rampart scan`'s progress on stderr: on a terminal, one line per check with a live bar of
+/// the request budget, finished with the check's request count and time; otherwise one plain
+/// line per check.
+struct ScanProgress {
+    shared: std::sync::Arc<ProgressState>,
+    ticker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+struct ProgressState {
+    sent: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    budget: u32,
+    /// The running check: its id, start, and the requests sent before it.
+    current: std::sync::Mutex<Option<(String, std::time::Instant, u32)>>,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl ProgressState {
+    fn sent(&self) -> u32 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Draws the running check's line (without a newline).
+    fn draw(&self, current: &Option<(String, std::time::Instant, u32)>, frame: usize) {
+        let Some((id, started, before)) = current else {
+            return;
+        };
+        const WIDTH: u32 = 24;
+        let sent = self.sent();
+        let filled = (u64::from(sent) * u64::from(WIDTH) / u64::from(self.budget.max(1))) as usize;
+        let spinner = ['|', '/', '-', '\\'][frame % 4];
+        eprint!(
+            "\r\x1b[2K{spinner} {id:<28} [{}{}] {} requests, {:.1}s",
+            "#".repeat(filled.min(WIDTH as usize)),
+            ".".repeat((WIDTH as usize).saturating_sub(filled)),
+            sent - before,
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    /// Ends the running check's line.
+    fn close(&self, current: &Option<(String, std::time::Instant, u32)>) {
+        if let Some((id, started, before)) = current {
+            eprintln!(
+                "\r\x1b[2Kdone {id:<28} {} requests, {:.1}s",
+                self.sent() - before,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+impl ScanProgress {
+    fn new(sent: std::sync::Arc<std::sync::atomic::AtomicU32>, budget: u32) -> Self {
+        use std::io::IsTerminal;
+        let shared = std::sync::Arc::new(ProgressState {
+            sent,
+            budget,
+            current: std::sync::Mutex::new(None),
+            done: std::sync::atomic::AtomicBool::new(false),
+        });
+        let ticker = std::io::stderr().is_terminal().then(|| {
+            let state = shared.clone();
+            std::thread::spawn(move || {
+                let mut frame = 0;
+                while !state.done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(current) = state.current.lock() {
+                        state.draw(&current, frame);
+                    }
+                    frame += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(120));
+                }
+            })
+        });
+        Self {
+            shared,
+            ticker: std::sync::Mutex::new(ticker),
+        }
+    }
+
+    fn live(&self) -> bool {
+        self.ticker.lock().is_ok_and(|t| t.is_some())
+    }
+
+    fn start(&self, check: &str) {
+        if !self.live() {
+            eprintln!("rampart scan: checking {check}");
+            return;
+        }
+        if let Ok(mut current) = self.shared.current.lock() {
+            self.shared.close(&current);
+            *current = Some((
+                check.to_owned(),
+                std::time::Instant::now(),
+                self.shared.sent(),
+            ));
+            self.shared.draw(&current, 0);
+        }
+    }
+
+    fn finish(&self) {
+        self.shared
+            .done
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let ticker = self.ticker.lock().ok().and_then(|mut t| t.take());
+        if let Some(ticker) = ticker {
+            let _ = ticker.join();
+            if let Ok(mut current) = self.shared.current.lock() {
+                self.shared.close(&current);
+                *current = None;
+            }
+        }
     }
 }
 

@@ -158,6 +158,48 @@ pub fn hsts(x: &Exchange, https: bool) -> CheckResult {
     judged(HSTS_ID, 13, HSTS_TITLE, Severity::Critical, findings)
 }
 
+/// Id of the HTTPS-redirect check.
+pub const REDIRECT_ID: &str = "transport.https_redirect";
+/// Its title.
+pub const REDIRECT_TITLE: &str = "Plain HTTP redirects to HTTPS";
+
+/// Judges the answer of the plain-http twin (`None`: nothing listens there) for `host`.
+pub fn https_redirect(x: Option<&Exchange>, host: &str) -> CheckResult {
+    let mut r = judged(
+        REDIRECT_ID,
+        13,
+        REDIRECT_TITLE,
+        Severity::Critical,
+        Vec::new(),
+    );
+    let Some(x) = x else {
+        r.note = Some("nothing answers plain http: HTTPS only".into());
+        return r;
+    };
+    let location = x.header("location").unwrap_or("");
+    let to_https = url::Url::parse(location)
+        .is_ok_and(|u| u.scheme() == "https" && u.host_str() == Some(host));
+    if x.status.is_redirection() && to_https {
+        if !matches!(x.status.as_u16(), 301 | 308) {
+            r.note = Some(format!(
+                "redirects with {}; a permanent 301 or 308 lets clients remember it",
+                x.status.as_u16()
+            ));
+        }
+        return r;
+    }
+    r.status = Status::Fail;
+    r.findings.push(finding(
+        format!(
+            "plain http answered {} instead of redirecting to https://{host}",
+            x.status.as_u16()
+        ),
+        evidence(x, &format!("location: {location}")),
+        "Redirect every plain-http request to https (301/308) and send HSTS on the https answers",
+    ));
+    r
+}
+
 /// Sends TRACE: an echo of the request (headers included) is cross-site tracing.
 pub async fn trace(client: &Client, base: &str) -> Result<CheckResult, ClientError> {
     let x = client

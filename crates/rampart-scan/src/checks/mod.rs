@@ -4,8 +4,9 @@
 //! and reports `not_applicable` rather than guessing.
 
 use crate::client::{Client, ClientError, Exchange};
-use crate::report::{CheckResult, Evidence, Finding, Severity, Status};
+use crate::report::{CheckResult, Evidence, Finding, HeaderGrade, Severity, Status};
 
+pub mod accounts;
 pub mod admin;
 pub mod cors;
 pub mod errors;
@@ -13,6 +14,7 @@ pub mod exposure;
 pub mod headers;
 pub mod injection;
 pub mod intrusive;
+pub mod objects;
 pub mod session;
 pub mod tokens;
 
@@ -24,29 +26,41 @@ pub const CHECKS: &[(&str, u8, &str)] = &[
     (tokens::FORGERY_ID, 1, tokens::FORGERY_TITLE),
     (tokens::LIFETIME_ID, 2, tokens::LIFETIME_TITLE),
     (session::COOKIE_ID, 3, session::COOKIE_TITLE),
+    (objects::BOLA_ID, 4, objects::BOLA_TITLE),
+    (objects::UNKNOWN_ID, 5, objects::UNKNOWN_TITLE),
     (session::MASS_ID, 20, session::MASS_TITLE),
+    (accounts::REGISTRATION_ID, 20, accounts::REGISTRATION_TITLE),
     (headers::ID, 9, headers::TITLE),
     (headers::BANNERS_ID, 9, headers::BANNERS_TITLE),
     (headers::TRACE_ID, 9, headers::TRACE_TITLE),
     (headers::HSTS_ID, 13, headers::HSTS_TITLE),
+    (headers::REDIRECT_ID, 13, headers::REDIRECT_TITLE),
     (cors::ID, 8, cors::TITLE),
     (errors::ID, 10, errors::TITLE),
     (exposure::FILES_ID, 11, exposure::FILES_TITLE),
     (exposure::DEBUG_ID, 19, exposure::DEBUG_TITLE),
     (admin::ID, 19, admin::TITLE),
     (injection::ID, 6, injection::TITLE),
+    (objects::SSRF_ID, 16, objects::SSRF_TITLE),
+    (objects::PAGE_ID, 15, objects::PAGE_TITLE),
+    (accounts::ENUMERATION_ID, 17, accounts::ENUMERATION_TITLE),
     (intrusive::BODY_ID, 15, intrusive::BODY_TITLE),
     (intrusive::RATE_ID, 7, intrusive::RATE_TITLE),
+    (accounts::LOCKOUT_ID, 17, accounts::LOCKOUT_TITLE),
 ];
 
 /// Checks that run only with `--intrusive`.
-pub const INTRUSIVE: &[&str] = &[intrusive::BODY_ID, intrusive::RATE_ID];
+pub const INTRUSIVE: &[&str] = &[intrusive::BODY_ID, intrusive::RATE_ID, accounts::LOCKOUT_ID];
 
 /// What the checks may use besides the client.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
     /// `--token-a`: an ordinary user's access token.
     pub token_a: Option<String>,
+    /// `--token-b`: another ordinary user's access token.
+    pub token_b: Option<String>,
+    /// `--token-admin`: an admin's access token.
+    pub token_admin: Option<String>,
     /// `--auth-path`: a route that needs the token (for the forgery check).
     pub auth_path: String,
     /// `--spec`: a file, or a path on the target; `None`: the well-known locations.
@@ -55,55 +69,52 @@ pub struct Inputs {
     pub intrusive: bool,
     /// `--login-a EMAIL:PASSWORD`: log in as user A (gives the token when `token_a` is unset).
     pub login_a: Option<String>,
+    /// `--login-b EMAIL:PASSWORD`: log in as user B.
+    pub login_b: Option<String>,
+    /// `--login-admin EMAIL:PASSWORD`: log in as the admin.
+    pub login_admin: Option<String>,
+    /// `--register`: create throw-away users A and B where none is given.
+    pub register: bool,
+    /// `--register-path`: where to register.
+    pub register_path: String,
     /// `--login-path`: where to log in.
     pub login_path: String,
     /// `--token-pointer`: JSON pointer to the access token in the login response.
     pub token_pointer: String,
 }
 
-/// Runs the selected checks in order, announcing each on `progress`.
+/// Runs the selected checks in order, announcing each on `progress`. `twin` is the target's
+/// plain-http twin, when there is one to check (row 13).
 pub async fn run(
     client: &Client,
-    credentials: &Inputs,
+    twin: Option<&Client>,
+    inputs: &Inputs,
     selected: &dyn Fn(&str) -> bool,
     progress: &dyn Fn(&str),
-) -> Result<Vec<CheckResult>, ClientError> {
+) -> Result<(Vec<CheckResult>, Option<HeaderGrade>), ClientError> {
     let mut results = Vec::new();
+    let mut grade = None;
     let base = client.origin().path().to_owned();
-    let mut token = credentials.token_a.clone();
-    if let Some(login) = &credentials.login_a {
-        progress(session::COOKIE_ID);
-        let (x, from_login) = session::login(
-            client,
-            &credentials.login_path,
-            login,
-            &credentials.token_pointer,
-        )
-        .await?;
-        if !x.status.is_success() || from_login.is_none() {
-            return Err(ClientError::BadTarget(format!(
-                "logging in at {} answered {} without a token at {}",
-                credentials.login_path,
-                x.status.as_u16(),
-                credentials.token_pointer
-            )));
-        }
-        if selected(session::COOKIE_ID) {
-            results.push(session::judge_cookies(&x, from_login.as_deref()));
-        }
-        token = token.or(from_login);
+    progress("description");
+    let ops = crate::spec::discover(client, inputs.spec.as_deref()).await?;
+    progress("accounts");
+    let users = accounts::prepare(client, inputs, &ops).await?;
+    if let Some((x, from_login)) = &users.a_login
+        && selected(session::COOKIE_ID)
+    {
+        results.push(session::judge_cookies(x, from_login.as_deref()));
     }
-    let token = token.as_deref();
+    let token = users.a.token.as_deref();
     if selected(tokens::FORGERY_ID) {
         progress(tokens::FORGERY_ID);
-        results.push(tokens::check_forgery(client, token, &credentials.auth_path).await?);
+        results.push(tokens::check_forgery(client, token, &inputs.auth_path).await?);
     }
     if selected(tokens::LIFETIME_ID) {
         progress(tokens::LIFETIME_ID);
         results.push(tokens::check_lifetime(token));
     }
-    progress("headers");
     if selected(headers::ID) || selected(headers::BANNERS_ID) || selected(headers::HSTS_ID) {
+        progress(headers::ID);
         let root = client.send(crate::client::Probe::get(&base)).await?;
         if selected(headers::ID) {
             results.push(headers::security_headers(&root));
@@ -114,6 +125,33 @@ pub async fn run(
         if selected(headers::HSTS_ID) {
             results.push(headers::hsts(&root, client.is_https()));
         }
+    }
+    if selected(headers::REDIRECT_ID) {
+        progress(headers::REDIRECT_ID);
+        results.push(match twin {
+            Some(twin) => {
+                let host = client.origin().host_str().unwrap_or_default();
+                match twin.send(crate::client::Probe::get(&base)).await {
+                    Ok(x) => headers::https_redirect(Some(&x), host),
+                    Err(ClientError::Unreachable(_)) => headers::https_redirect(None, host),
+                    Err(e) => return Err(e),
+                }
+            }
+            None => CheckResult {
+                status: Status::NotApplicable,
+                note: Some(
+                    "a plain-http target: give an https URL, or its http twin with --http-twin"
+                        .into(),
+                ),
+                ..judged(
+                    headers::REDIRECT_ID,
+                    13,
+                    headers::REDIRECT_TITLE,
+                    Severity::Critical,
+                    Vec::new(),
+                )
+            },
+        });
     }
     if selected(headers::TRACE_ID) {
         progress(headers::TRACE_ID);
@@ -128,7 +166,7 @@ pub async fn run(
         results.push(errors::run(client, &base).await?);
     }
     if selected(exposure::FILES_ID) || selected(exposure::DEBUG_ID) {
-        progress("exposure");
+        progress(exposure::FILES_ID);
         let missing = client.send(crate::client::Probe::get(MISSING_PATH)).await?;
         if selected(exposure::FILES_ID) {
             results.push(exposure::files(client, &missing).await?);
@@ -137,29 +175,44 @@ pub async fn run(
             results.push(exposure::debug_routes(client, &missing).await?);
         }
     }
-    let ops = if selected(admin::ID)
-        || selected(injection::ID)
-        || selected(session::MASS_ID)
-        || credentials.intrusive
-    {
-        crate::spec::discover(client, credentials.spec.as_deref()).await?
-    } else {
-        Vec::new()
-    };
     if selected(admin::ID) {
         progress(admin::ID);
         results.push(admin::run(client, &ops, token).await?);
+    }
+    if selected(objects::BOLA_ID) {
+        progress(objects::BOLA_ID);
+        results.push(objects::bola(client, &ops, &users, &inputs.auth_path).await?);
+    }
+    if selected(objects::UNKNOWN_ID) {
+        progress(objects::UNKNOWN_ID);
+        results.push(objects::unknown_fields(client, &ops, &users).await?);
     }
     if selected(session::MASS_ID) {
         progress(session::MASS_ID);
         results.push(session::mass_assignment(client, &ops, token).await?);
     }
+    if selected(accounts::REGISTRATION_ID) {
+        progress(accounts::REGISTRATION_ID);
+        results.push(accounts::registration(client, inputs, &ops).await?);
+    }
     if selected(injection::ID) {
         progress(injection::ID);
         results.push(injection::run(client, &ops, &base, token).await?);
     }
+    if selected(objects::SSRF_ID) {
+        progress(objects::SSRF_ID);
+        results.push(objects::ssrf(client, &ops, &users).await?);
+    }
+    if selected(objects::PAGE_ID) {
+        progress(objects::PAGE_ID);
+        results.push(objects::pagination(client, &ops, &users).await?);
+    }
+    if selected(accounts::ENUMERATION_ID) {
+        progress(accounts::ENUMERATION_ID);
+        results.push(accounts::enumeration(client, inputs, &users).await?);
+    }
     // Last: tripping a limit may block this address for a while.
-    if credentials.intrusive {
+    if inputs.intrusive {
         if selected(intrusive::BODY_ID) {
             progress(intrusive::BODY_ID);
             let path = intrusive::body_target(&ops, &base);
@@ -169,8 +222,13 @@ pub async fn run(
             progress(intrusive::RATE_ID);
             results.push(intrusive::rate_limit(client, &base).await?);
         }
+        if selected(accounts::LOCKOUT_ID) {
+            progress(accounts::LOCKOUT_ID);
+            results.push(accounts::lockout(client, inputs, &users).await?);
+        }
     }
-    Ok(results)
+    let _ = &mut grade;
+    Ok((results, grade))
 }
 
 /// A result from findings: `fail` with findings, else `pass`.

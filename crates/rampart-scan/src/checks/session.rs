@@ -1,11 +1,12 @@
-//! Logging in as user A (`--login-a`), and what the login response shows: row 3 (token
+//! What user A's login response shows: row 3 (token
 //! storage: the refresh token only in an `HttpOnly; Secure; SameSite=Strict` cookie scoped to
 //! a path, the access token never in a cookie) and row 20 (an ordinary user cannot
 //! mass-assign privileged properties of their own account).
 
 use http::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::accounts::{is_elevated, privileged};
 use super::{evidence, finding, judged};
 use crate::client::{Client, ClientError, Exchange, Probe};
 use crate::report::{CheckResult, Finding, Severity, Status};
@@ -20,31 +21,6 @@ pub const COOKIE_TITLE: &str =
 pub const MASS_ID: &str = "properties.mass_assignment";
 /// Its title.
 pub const MASS_TITLE: &str = "Privileged properties cannot be set on one's own account";
-
-/// Logs in with `email:password` at `path` and takes the access token at `pointer` (a JSON
-/// pointer, `/access_token` for Rampart). Returns the exchange and the token, if any.
-pub async fn login(
-    client: &Client,
-    path: &str,
-    credentials: &str,
-    pointer: &str,
-) -> Result<(Exchange, Option<String>), ClientError> {
-    let Some((email, password)) = credentials.split_once(':') else {
-        return Err(ClientError::BadTarget(
-            "--login-a must be EMAIL:PASSWORD".into(),
-        ));
-    };
-    let body = json!({ "email": email, "password": password }).to_string();
-    let x = client
-        .send(Probe::new(Method::POST, path).body("application/json", body))
-        .await?;
-    let token = serde_json::from_str::<Value>(&x.body).ok().and_then(|v| {
-        v.pointer(pointer)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    });
-    Ok((x, token))
-}
 
 /// Whether a cookie name looks like it carries a credential.
 fn is_credential(name: &str) -> bool {
@@ -114,19 +90,6 @@ pub fn judge_cookies(x: &Exchange, token: Option<&str>) -> CheckResult {
     judged(COOKIE_ID, 3, COOKIE_TITLE, Severity::Critical, findings)
 }
 
-/// Privileged properties an attacker tries to give themselves.
-fn privileged() -> Value {
-    json!({
-        "role": "admin",
-        "is_admin": true,
-        "isAdmin": true,
-        "admin": true,
-        "verified": true,
-        "email_verified": true,
-        "owner_id": "00000000-0000-4000-8000-000000000000",
-    })
-}
-
 /// Sends privileged properties to each described self route (`PATCH` or `PUT` without a
 /// path parameter whose path ends in `me`), then re-reads it.
 pub async fn mass_assignment(
@@ -166,10 +129,7 @@ pub async fn mass_assignment(
             .send(Probe::get(&op.path).header("authorization", &auth))
             .await?;
         let doc: Value = serde_json::from_str(&after.body).unwrap_or(Value::Null);
-        let elevated = doc["role"] == "admin"
-            || doc["is_admin"] == true
-            || doc["isAdmin"] == true
-            || doc["admin"] == true;
+        let elevated = is_elevated(&doc);
         if elevated {
             result.findings.push(finding(
                 format!("{} {} made the caller an admin", op.method, op.path),
