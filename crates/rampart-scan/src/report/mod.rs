@@ -239,6 +239,13 @@ impl Report {
                 r.checks.join(", ")
             );
         }
+        if let Some(g) = &self.header_grade {
+            let _ = writeln!(
+                out,
+                "\nSecurity headers: grade {} (score {}), MDN HTTP Observatory scoring",
+                g.grade, g.score
+            );
+        }
         let mut failing: Vec<&CheckResult> = self
             .checks
             .iter()
@@ -315,5 +322,21 @@ mod tests {
         );
         let text = report.to_text();
         assert!(text.contains("[FAIL medium]"), "{text}");
+        assert!(!text.contains("Security headers: grade"), "{text}");
+    }
+
+    #[test]
+    fn text_names_the_header_grade_and_its_scoring() {
+        let mut report = Report::new("http://t".into(), Vec::new());
+        report.header_grade = Some(HeaderGrade {
+            score: 70,
+            grade: "B".into(),
+            tests: Vec::new(),
+        });
+        let text = report.to_text();
+        assert!(
+            text.contains("Security headers: grade B (score 70), MDN HTTP Observatory scoring"),
+            "{text}"
+        );
     }
 }
