@@ -1,9 +1,25 @@
 //! What a scan found: one result per check, rolled up into the checklist's twenty rows.
 //!
-//! The JSON form is stable (`schema_version` 1): `{schema_version, target, rows: [{row, area,
-//! priority, status, checks}], checks: [{id, row, title, status, severity, findings:
-//! [{title, evidence: {request, response}, remediation}]}]}`. Statuses are `pass`, `fail`,
-//! `warn`, `not_applicable` and, for rows no check covers, `not_checked`.
+//! # The JSON report (stable, `schema_version` 1)
+//!
+//! `serde_json::to_value(&report)` is the documented, stable form. Its schema is
+//! `crates/rampart-scan/schema/report-v1.schema.json` (JSON Schema draft 2020-12): every field,
+//! which are required, the enums and no other properties. The tests validate reports against it,
+//! so the schema and the types cannot drift apart silently. In short: `{schema_version, target,
+//! rows: [{row, area, priority, status, checks}], checks: [{id, row, title, status, severity,
+//! findings: [{title, evidence: {request, response}, remediation}], note?}], header_grade?:
+//! {score, grade, tests: [{name, pass, result, score_modifier}]}}`. Statuses are `pass`, `fail`,
+//! `warn`, `not_applicable` and, for rows no check covers, `not_checked`; severities are `low`,
+//! `medium`, `high`, `critical`. A change a reader could trip on (a field removed, renamed or
+//! retyped, a new enum value) takes a new `schema_version` and a new schema file; adding an
+//! optional field does too, since the schema refuses unknown properties.
+//!
+//! # Other renderings
+//!
+//! - [`Report::to_text`]: for a terminal.
+//!
+//! Evidence is text the scanned server chose (hostile) with secrets already masked; every
+//! rendering keeps it inert for its medium and adds nothing unmasked.
 
 use serde::Serialize;
 

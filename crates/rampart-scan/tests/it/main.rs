@@ -1,0 +1,4 @@
+//! Integration tests of `rampart-scan`, one binary (link once) with a module per concern.
+
+mod fixtures;
+mod schema;
