@@ -17,11 +17,14 @@
 //! # Other renderings
 //!
 //! - [`Report::to_text`]: for a terminal.
+//! - [`Report::to_sarif`]: a SARIF 2.1.0 log for code-scanning dashboards (module `sarif`).
 //!
 //! Evidence is text the scanned server chose (hostile) with secrets already masked; every
 //! rendering keeps it inert for its medium and adds nothing unmasked.
 
 use serde::Serialize;
+
+mod sarif;
 
 /// The checklist's rows: number, area, priority (`../shared/checklist.md`).
 pub const ROWS: [(u8, &str, Severity); 20] = [

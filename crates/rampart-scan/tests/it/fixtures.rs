@@ -69,7 +69,7 @@ pub(crate) fn report(with_grade: bool) -> Report {
             Severity::Critical,
             vec![finding(
                 "A token with alg none was accepted",
-                "GET /me (Authorization: Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.)",
+                "GET /me (Authorization: [REDACTED])",
                 "200 {\"id\":1}",
                 "Verify tokens with an explicit algorithm allowlist",
             )],

@@ -1,4 +1,5 @@
 //! Integration tests of `rampart-scan`, one binary (link once) with a module per concern.
 
 mod fixtures;
+mod sarif;
 mod schema;
