@@ -18,12 +18,15 @@
 //!
 //! - [`Report::to_text`]: for a terminal.
 //! - [`Report::to_sarif`]: a SARIF 2.1.0 log for code-scanning dashboards (module `sarif`).
+//! - [`Report::to_html`]: one self-contained page for a person, with its own
+//!   Content-Security-Policy (module `html`).
 //!
 //! Evidence is text the scanned server chose (hostile) with secrets already masked; every
 //! rendering keeps it inert for its medium and adds nothing unmasked.
 
 use serde::Serialize;
 
+mod html;
 mod sarif;
 
 /// The checklist's rows: number, area, priority (`../shared/checklist.md`).
