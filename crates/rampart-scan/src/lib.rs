@@ -13,6 +13,7 @@
 
 pub mod checks;
 pub mod client;
+pub mod observatory;
 pub mod report;
 pub mod spec;
 
