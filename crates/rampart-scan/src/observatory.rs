@@ -3299,4 +3299,634 @@ mod tests {
             Some("a")
         );
     }
+
+    /// The grades of a local server from [`observe`] and [`grade`], compared with the real
+    /// Observatory CLI's on the same server, test by test, when `RAMPART_OBSERVATORY` names
+    /// the CLI script (`.ci/run` installs it; CI must run this). Also checks that [`observe`]
+    /// sends what the CLI sends, less its `robots.txt` (whose answer it throws away).
+    mod against_the_cli {
+        use std::io::{Read, Write};
+        use std::net::{SocketAddr, TcpListener, TcpStream};
+        use std::path::{Path, PathBuf};
+        use std::process::{Command, Stdio};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        use std::thread::JoinHandle;
+        use std::time::{Duration, Instant};
+
+        use serde_json::Value;
+
+        use super::super::*;
+
+        /// How long one run of the CLI may take.
+        const CLI_BOUND: Duration = Duration::from_secs(60);
+
+        /// The CLI script, or `None` to skip; under CI a missing one is a failure.
+        fn observatory_cli() -> Option<PathBuf> {
+            match std::env::var_os("RAMPART_OBSERVATORY") {
+                Some(path) => Some(path.into()),
+                None if std::env::var("CI").as_deref() == Ok("true") => {
+                    panic!("CI must run the MDN Observatory comparison; .ci/run installs it")
+                }
+                None => None,
+            }
+        }
+
+        /// One canned answer.
+        struct Route {
+            method: &'static str,
+            path: &'static str,
+            status: u16,
+            headers: Vec<(&'static str, &'static str)>,
+            body: &'static str,
+        }
+
+        fn route(
+            method: &'static str,
+            path: &'static str,
+            status: u16,
+            headers: &[(&'static str, &'static str)],
+            body: &'static str,
+        ) -> Route {
+            Route {
+                method,
+                path,
+                status,
+                headers: headers.to_vec(),
+                body,
+            }
+        }
+
+        /// `GET /` answering 200 with these headers and body.
+        fn root(headers: &[(&'static str, &'static str)], body: &'static str) -> Vec<Route> {
+            vec![route("GET", "/", 200, headers, body)]
+        }
+
+        /// A loopback HTTP/1.1 server answering from its routes (404 otherwise), one thread per
+        /// connection, logging each request line. A TLS ClientHello (the CLI's https attempt)
+        /// is closed unanswered.
+        struct Server {
+            addr: SocketAddr,
+            log: Arc<Mutex<Vec<String>>>,
+            stop: Arc<AtomicBool>,
+            thread: Option<JoinHandle<()>>,
+        }
+
+        impl Server {
+            fn start(routes: Vec<Route>) -> Self {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let log = Arc::new(Mutex::new(Vec::new()));
+                let stop = Arc::new(AtomicBool::new(false));
+                let routes = Arc::new(routes);
+                let thread = {
+                    let (log, stop) = (log.clone(), stop.clone());
+                    std::thread::spawn(move || {
+                        for stream in listener.incoming() {
+                            if stop.load(Ordering::SeqCst) {
+                                break;
+                            }
+                            let Ok(stream) = stream else { continue };
+                            let (routes, log) = (routes.clone(), log.clone());
+                            std::thread::spawn(move || answer(stream, &routes, &log));
+                        }
+                    })
+                };
+                Self {
+                    addr,
+                    log,
+                    stop,
+                    thread: Some(thread),
+                }
+            }
+
+            /// The requests so far, sorted, and forgets them.
+            fn take_log(&self) -> Vec<String> {
+                let mut log = std::mem::take(&mut *self.log.lock().unwrap());
+                log.sort();
+                log
+            }
+        }
+
+        impl Drop for Server {
+            fn drop(&mut self) {
+                self.stop.store(true, Ordering::SeqCst);
+                let _ = TcpStream::connect(self.addr);
+                if let Some(thread) = self.thread.take() {
+                    let _ = thread.join();
+                }
+            }
+        }
+
+        fn answer(mut stream: TcpStream, routes: &[Route], log: &Mutex<Vec<String>>) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+                if !head[0].is_ascii_uppercase() || head.len() > 65_536 {
+                    return;
+                }
+            }
+            let text = String::from_utf8_lossy(&head);
+            let mut lines = text.split("\r\n");
+            let mut request = lines.next().unwrap_or_default().split(' ');
+            let method = request.next().unwrap_or_default().to_owned();
+            let path = request.next().unwrap_or_default().to_owned();
+            let origin = lines.any(|l| l.to_ascii_lowercase().starts_with("origin:"));
+            let with = if origin { " with Origin" } else { "" };
+            log.lock().unwrap().push(format!("{method} {path}{with}"));
+            let found = routes.iter().find(|r| r.method == method && r.path == path);
+            let (status, headers, body) =
+                found.map_or((404, &[][..], ""), |r| (r.status, &r.headers[..], r.body));
+            let mut response = format!("HTTP/1.1 {status} Status\r\n");
+            for (name, value) in headers {
+                response.push_str(&format!("{name}: {value}\r\n"));
+            }
+            response.push_str(&format!(
+                "content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            ));
+            let _ = stream.write_all(response.as_bytes());
+        }
+
+        /// Runs the CLI on `target`, bounded in time, with proxies off so that nothing leaves
+        /// the machine; its JSON output.
+        fn run_cli(script: &Path, target: &str) -> Value {
+            let mut command = Command::new("node");
+            command
+                .arg(script)
+                .arg(target)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .env("NO_PROXY", "*")
+                .env("no_proxy", "*");
+            for var in [
+                "HTTP_PROXY",
+                "HTTPS_PROXY",
+                "ALL_PROXY",
+                "http_proxy",
+                "https_proxy",
+                "all_proxy",
+            ] {
+                command.env_remove(var);
+            }
+            let mut child = command
+                .spawn()
+                .expect("node runs (RAMPART_OBSERVATORY is set)");
+            let mut stdout = child.stdout.take().unwrap();
+            let reader = std::thread::spawn(move || {
+                let mut out = String::new();
+                let _ = stdout.read_to_string(&mut out);
+                out
+            });
+            let deadline = Instant::now() + CLI_BOUND;
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("the Observatory CLI took over {CLI_BOUND:?} on {target}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let out = reader.join().unwrap();
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("CLI output {out:?}: {e}"))
+        }
+
+        /// The cases: each test's results, the tool's quirks, redirects and refusals.
+        fn cases() -> Vec<(&'static str, Vec<Route>)> {
+            let html = ("content-type", "text/html; charset=utf-8");
+            let json = ("content-type", "application/json");
+            vec![
+                ("bare page", root(&[html], "<html><body>hi</body></html>")),
+                (
+                    "api with every header",
+                    root(
+                        &[
+                            json,
+                            (
+                                "content-security-policy",
+                                "default-src 'none'; frame-ancestors 'none'",
+                            ),
+                            ("x-content-type-options", "nosniff"),
+                            ("x-frame-options", "DENY"),
+                            ("referrer-policy", "no-referrer"),
+                            ("cross-origin-resource-policy", "same-origin"),
+                            ("strict-transport-security", "max-age=31536000"),
+                        ],
+                        "{\"ok\":true}",
+                    ),
+                ),
+                (
+                    "csp unsafe-inline",
+                    root(
+                        &[
+                            html,
+                            (
+                                "content-security-policy",
+                                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'",
+                            ),
+                            ("x-frame-options", "SAMEORIGIN"),
+                        ],
+                        "<p>x</p>",
+                    ),
+                ),
+                (
+                    "meta csp and referrer",
+                    root(
+                        &[html, ("referrer-policy", "no-referrer")],
+                        "<html><head><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; frame-ancestors 'none'; report-uri /r\"><meta name=referrer content=unsafe-url></head></html>",
+                    ),
+                ),
+                (
+                    "header and meta policies merged",
+                    root(
+                        &[
+                            html,
+                            (
+                                "content-security-policy",
+                                "default-src 'none'; img-src 'self' https://a.example/x/",
+                            ),
+                        ],
+                        "<meta http-equiv=content-security-policy content=\"default-src https:; img-src https://a.example/x/y.png 'self'; script-src 'self'\">",
+                    ),
+                ),
+                (
+                    "repeated headers",
+                    root(
+                        &[
+                            html,
+                            ("x-frame-options", "DENY"),
+                            ("x-frame-options", "DENY"),
+                            ("x-content-type-options", "nosniff"),
+                            ("x-content-type-options", "nosniff"),
+                            ("content-security-policy", "default-src 'none'"),
+                            ("content-security-policy", "frame-ancestors 'none'"),
+                            ("referrer-policy", "origin"),
+                            ("referrer-policy", "no-referrer"),
+                            ("cross-origin-resource-policy", "same-site"),
+                            ("cross-origin-resource-policy", "same-site"),
+                        ],
+                        "",
+                    ),
+                ),
+                (
+                    "report-only",
+                    root(
+                        &[
+                            json,
+                            ("content-security-policy-report-only", "default-src 'none'"),
+                        ],
+                        "{}",
+                    ),
+                ),
+                (
+                    "invalid csp and allow-from",
+                    root(
+                        &[
+                            json,
+                            (
+                                "content-security-policy",
+                                "default-src 'none'; default-src 'self'",
+                            ),
+                            ("x-frame-options", "ALLOW-FROM https://a.example"),
+                        ],
+                        "{}",
+                    ),
+                ),
+                (
+                    "strict-dynamic without a nonce",
+                    root(
+                        &[
+                            json,
+                            (
+                                "content-security-policy",
+                                "script-src 'strict-dynamic' 'self'; object-src 'none'",
+                            ),
+                        ],
+                        "{}",
+                    ),
+                ),
+                (
+                    "strict-dynamic with a nonce",
+                    root(
+                        &[
+                            json,
+                            (
+                                "content-security-policy",
+                                "object-src 'none'; script-src 'strict-dynamic' 'nonce-abc' 'unsafe-inline' https:; base-uri 'none'; report-to a; report-to b",
+                            ),
+                        ],
+                        "{}",
+                    ),
+                ),
+                (
+                    "malformed escape while merging",
+                    root(
+                        &[
+                            html,
+                            ("content-security-policy", "img-src https://a.example/%zz/"),
+                        ],
+                        "<meta http-equiv=content-security-policy content=\"img-src https://a.example/%zz/x\">",
+                    ),
+                ),
+                (
+                    "weak cookies",
+                    root(
+                        &[
+                            json,
+                            ("set-cookie", "sessionid=1; Path=/"),
+                            ("set-cookie", "csrftoken=2; Secure"),
+                            ("set-cookie", "a=1; SameSite=bogus"),
+                            ("set-cookie", "__Host-x=1; Path=/"),
+                            ("set-cookie", "d=1; Domain=127.0.0.1"),
+                            ("set-cookie", "e=1; Domain=example.com"),
+                        ],
+                        "{}",
+                    ),
+                ),
+                (
+                    "good cookies",
+                    root(
+                        &[
+                            json,
+                            (
+                                "set-cookie",
+                                "__Host-session=1; Secure; HttpOnly; Path=/; SameSite=Strict",
+                            ),
+                            ("set-cookie", "pref=1; Secure; SameSite=Lax; Max-Age=0"),
+                        ],
+                        "{}",
+                    ),
+                ),
+                (
+                    "samesite none without secure",
+                    root(
+                        &[
+                            json,
+                            ("set-cookie", "x=1; SameSite=None"),
+                            ("set-cookie", "sess=1; Secure; HttpOnly"),
+                        ],
+                        "{}",
+                    ),
+                ),
+                (
+                    "cors wildcard",
+                    vec![
+                        route("GET", "/", 200, &[json], "{}"),
+                        route(
+                            "OPTIONS",
+                            "/",
+                            204,
+                            &[("access-control-allow-origin", "*")],
+                            "",
+                        ),
+                    ],
+                ),
+                (
+                    "cors reflected with credentials",
+                    vec![
+                        route("GET", "/", 200, &[json], "{}"),
+                        route(
+                            "OPTIONS",
+                            "/",
+                            200,
+                            &[
+                                ("access-control-allow-origin", CORS_ORIGIN),
+                                ("access-control-allow-credentials", "true"),
+                            ],
+                            "",
+                        ),
+                    ],
+                ),
+                (
+                    "cors on a refused preflight",
+                    vec![
+                        route("GET", "/", 200, &[json], "{}"),
+                        route(
+                            "OPTIONS",
+                            "/",
+                            405,
+                            &[("access-control-allow-origin", "*")],
+                            "",
+                        ),
+                    ],
+                ),
+                (
+                    "cors preflight redirected",
+                    vec![
+                        route("GET", "/", 200, &[json], "{}"),
+                        route("OPTIONS", "/", 307, &[("location", "/cors")], ""),
+                        route(
+                            "OPTIONS",
+                            "/cors",
+                            200,
+                            &[("access-control-allow-origin", "https://a.example")],
+                            "",
+                        ),
+                    ],
+                ),
+                (
+                    "same-origin redirect with a cookie",
+                    vec![
+                        route(
+                            "GET",
+                            "/",
+                            302,
+                            &[("location", "/home"), ("set-cookie", "session=1; HttpOnly")],
+                            "",
+                        ),
+                        route(
+                            "GET",
+                            "/home",
+                            200,
+                            &[html, ("content-security-policy", "default-src 'none'")],
+                            "<p>home</p>",
+                        ),
+                        route(
+                            "OPTIONS",
+                            "/home",
+                            200,
+                            &[("access-control-allow-origin", "https://a.example")],
+                            "",
+                        ),
+                    ],
+                ),
+                (
+                    "redirect without a location",
+                    vec![
+                        route("GET", "/", 302, &[], ""),
+                        route(
+                            "GET",
+                            "/undefined",
+                            200,
+                            &[json, ("x-content-type-options", "nosniff")],
+                            "{}",
+                        ),
+                    ],
+                ),
+                (
+                    "scripts",
+                    root(
+                        &[html],
+                        "<script src=\"http://cdn.example.com/a.js\"></script><script src=\"https://cdn.example.com/b.js\" integrity=\"sha384-x\"></script><script src=\"//cdn.example.com/c.js\"></script><script src=\"/local.js\" integrity=\"sha256-x\"></script><script src=\"http://10.0.0.1/d.js\"></script>",
+                    ),
+                ),
+                (
+                    "https script without integrity",
+                    root(
+                        &[html],
+                        "<script>var a = 1;</script><script src=\"https://cdn.example.com/b.js\"></script>",
+                    ),
+                ),
+                (
+                    "hidden tags",
+                    root(
+                        &[html],
+                        "<!-- <script src=\"http://evil.example/x.js\"></script> --><template><meta http-equiv=content-security-policy content=\"default-src 'none'\"><script src=\"http://evil.example/y.js\"></script></template><textarea><script src=\"http://evil.example/z.js\"></script></textarea><noscript><meta http-equiv=content-security-policy content=\"default-src 'none'\"><script src=\"https://cdn.example.com/n.js\"></script></noscript>",
+                    ),
+                ),
+                (
+                    "not quite html",
+                    root(
+                        &[("content-type", "text/html ; charset=utf-8")],
+                        "<meta http-equiv=content-security-policy content=\"default-src 'none'\"><script src=\"http://evil.example/x.js\"></script>",
+                    ),
+                ),
+                (
+                    "html that is a json string",
+                    root(
+                        &[html],
+                        "\"<meta http-equiv=content-security-policy content=\\\"default-src 'none'\\\">\"",
+                    ),
+                ),
+                (
+                    "character references",
+                    root(
+                        &[html],
+                        "<meta http-equiv=content-security-policy content=\"default-src &apos;none&apos;; frame-ancestors &#39;none&#39;\">",
+                    ),
+                ),
+                (
+                    "unauthorized",
+                    vec![route(
+                        "GET",
+                        "/",
+                        401,
+                        &[json, ("x-frame-options", "DENY")],
+                        "{}",
+                    )],
+                ),
+                ("not found", vec![route("GET", "/", 404, &[json], "{}")]),
+                (
+                    "hsts over http and invalid values",
+                    root(
+                        &[
+                            json,
+                            ("strict-transport-security", "max-age=31536000"),
+                            ("cross-origin-resource-policy", "whatever"),
+                            ("x-content-type-options", "sniff"),
+                            ("referrer-policy", ""),
+                        ],
+                        "{}",
+                    ),
+                ),
+                (
+                    "redirect loop",
+                    (0..12)
+                        .map(|i| {
+                            let paths = [
+                                "/", "/1", "/2", "/3", "/4", "/5", "/6", "/7", "/8", "/9", "/10",
+                                "/11",
+                            ];
+                            let next = [
+                                "/1", "/2", "/3", "/4", "/5", "/6", "/7", "/8", "/9", "/10", "/11",
+                                "/12",
+                            ];
+                            route("GET", paths[i], 301, &[("location", next[i]), json], "{}")
+                        })
+                        .collect(),
+                ),
+            ]
+        }
+
+        #[tokio::test]
+        async fn grades_agree_with_the_observatory_cli() {
+            let Some(cli) = observatory_cli() else {
+                eprintln!("RAMPART_OBSERVATORY is not set: the comparison with the CLI is skipped");
+                return;
+            };
+            let mut differences = Vec::new();
+            let mut refused = Vec::new();
+            for (case, routes) in cases() {
+                let server = Server::start(routes);
+                let client = Client::new(
+                    &format!("http://{}/", server.addr),
+                    100,
+                    1000.0,
+                    Duration::from_secs(10),
+                )
+                .unwrap();
+                let observed = observe(&client, "/").await.unwrap();
+                let ours = grade(&observed);
+                let our_refusal = refusal(&observed);
+                let our_requests = server.take_log();
+                let theirs = run_cli(&cli, &server.addr.to_string());
+                let mut their_requests = server.take_log();
+                their_requests.retain(|r| r != "GET /robots.txt");
+                if our_requests != their_requests {
+                    differences.push(format!(
+                        "{case}: requests {our_requests:?}, the CLI's {their_requests:?}"
+                    ));
+                }
+                eprintln!("{case}: {} {} {our_refusal:?}", ours.score, ours.grade);
+                if let Some(error) = theirs.get("error") {
+                    refused.push(case);
+                    if our_refusal.as_deref() != error.as_str() {
+                        differences.push(format!(
+                            "{case}: refusal {our_refusal:?}, the CLI's {error}"
+                        ));
+                    }
+                    continue;
+                }
+                if our_refusal.is_some() {
+                    differences.push(format!("{case}: refusal {our_refusal:?}, the CLI grades"));
+                }
+                let scan = &theirs["scan"];
+                if Some(i64::from(ours.score)) != scan["score"].as_i64()
+                    || Some(ours.grade.as_str()) != scan["grade"].as_str()
+                {
+                    differences.push(format!(
+                        "{case}: {} {}, the CLI's {} {}",
+                        ours.score, ours.grade, scan["score"], scan["grade"]
+                    ));
+                }
+                for test in &ours.tests {
+                    let their = &theirs["tests"][&test.name];
+                    if Some(test.result.as_str()) != their["result"].as_str()
+                        || Some(i64::from(test.score_modifier)) != their["scoreModifier"].as_i64()
+                        || Some(test.pass) != their["pass"].as_bool()
+                    {
+                        differences.push(format!(
+                            "{case}: {} {} ({}, pass {}), the CLI's {} ({}, pass {})",
+                            test.name,
+                            test.result,
+                            test.score_modifier,
+                            test.pass,
+                            their["result"],
+                            their["scoreModifier"],
+                            their["pass"]
+                        ));
+                    }
+                }
+            }
+            assert!(differences.is_empty(), "{}", differences.join("\n"));
+            // Guards against a comparison that compared nothing.
+            assert_eq!(refused, ["not found"]);
+        }
+    }
 }
