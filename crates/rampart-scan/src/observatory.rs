@@ -67,8 +67,11 @@
 //!   follow a redirect to another origin (the chain stops; [`Fetch::unfollowed`] records where it
 //!   would have gone, and the other tests see the redirect response instead of the final page).
 //!   An https target whose certificate does not verify is unreachable for the client, where the
-//!   tool retries without verification and scores `hsts-invalid-cert`.
-//! - **Cookies are not sent back** along a redirect chain, as the tool's jar would.
+//!   tool retries without verification and scores `hsts-invalid-cert`. A CORS preflight
+//!   redirected to another origin counts as no preflight.
+//! - **Request headers.** [`observe`] sends the tool's `Accept` (servers negotiate on it) but
+//!   the scanner's own `User-Agent`, no `Accept-Encoding`, and no cookies back along a redirect
+//!   chain as the tool's jar would: a server that answers differently to those differs here.
 //! - **Registrable domains** (`subresource-integrity` compares a script's with the target's, and
 //!   a cookie's `Domain` must not be a public suffix) come from the Public Suffix List in the
 //!   tool. Here: none for IP addresses and single labels, else the last two labels. Exact for IP
