@@ -459,6 +459,9 @@ pub fn grade(observed: &Observed) -> HeaderGrade {
     }
     .max(0);
     HeaderGrade {
+        path: page
+            .url
+            .map_or_else(|| "/".to_owned(), |u| u.path().to_owned()),
         score,
         grade: letter(score).to_owned(),
         tests,

@@ -151,6 +151,10 @@ struct ScanArgs {
 enum ScanFormat {
     Text,
     Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+    /// One self-contained page.
+    Html,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -494,13 +498,20 @@ fn scan(args: &ScanArgs) -> ExitCode {
     };
     let text = match args.format {
         ScanFormat::Text => report.to_text(),
-        ScanFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => json + "\n",
-            Err(e) => {
-                eprintln!("rampart scan: cannot render the report: {e}");
-                return ExitCode::from(2);
+        ScanFormat::Json | ScanFormat::Sarif => {
+            let rendered = match args.format {
+                ScanFormat::Sarif => serde_json::to_string_pretty(&report.to_sarif()),
+                _ => serde_json::to_string_pretty(&report),
+            };
+            match rendered {
+                Ok(json) => json + "\n",
+                Err(e) => {
+                    eprintln!("rampart scan: cannot render the report: {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
+        ScanFormat::Html => report.to_html(),
     };
     let written = match &args.output {
         Some(path) => std::fs::write(path, text.as_bytes()),

@@ -1555,8 +1555,30 @@ fn logs_and_the_audit_trail_never_contain_passwords_or_tokens() {
 // rampart scan
 // ---------------------------------------------------------------------------------------------
 
+#[path = "support/observatory.rs"]
+mod observatory;
+#[path = "../../rampart-scan/tests/it/validate.rs"]
+mod validate;
 #[path = "fixtures/weak_api.rs"]
 mod weak_api;
+
+/// The report's header grade is the MDN HTTP Observatory's for the same page (the real tool,
+/// which `.ci/run` installs; skipped outside CI when it is absent), and the report matches its
+/// documented schema.
+fn assert_grade_and_schema(addr: SocketAddr, doc: &Value) {
+    validate::assert_valid(&validate::report_validator(), doc);
+    let grade = &doc["header_grade"];
+    let path = grade["path"].as_str().expect("a graded page");
+    if let Some(real) = observatory::observatory_scan(addr, path) {
+        let (score, letter) =
+            real.unwrap_or_else(|e| panic!("the Observatory refused {path}: {e}"));
+        assert_eq!(
+            (grade["score"].as_i64(), grade["grade"].as_str()),
+            (Some(i64::from(score)), Some(letter.as_str())),
+            "rampart scan's header grade of {path} differs from the MDN Observatory's: {grade:#}"
+        );
+    }
+}
 
 /// Whether a finding may name this request path.
 type MayName = fn(&str) -> bool;
@@ -1683,6 +1705,7 @@ fn scanning_rampart_passes_every_covered_row() {
         &[("RAMPART_SCAN_LOGIN_A", &login)],
     );
     assert_eq!(outcome.code, Some(0), "{outcome:#?}\n{doc:#}");
+    assert_grade_and_schema(addr, &doc);
     for id in [
         "tokens.forgery",
         "tokens.lifetime",
@@ -1737,6 +1760,7 @@ fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
         &[],
     );
     assert_eq!(outcome.code, Some(1), "{outcome:#?}\n{doc:#}");
+    assert_grade_and_schema(addr, &doc);
     for &(id, row, severity, may_name) in WEAK_API_FAILURES {
         let c = check(&doc, id);
         assert_eq!(c["status"], "fail", "{c:#}");
@@ -1788,6 +1812,30 @@ fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
     let first = text.stdout.find("[FAIL critical]").unwrap();
     let medium = text.stdout.find("[FAIL medium]").unwrap();
     assert!(first < medium, "{}", text.stdout);
+    // SARIF: valid SARIF 2.1.0 with a result per finding; HTML: one page, no outside asset.
+    let base = format!("http://{addr}/");
+    let sarif = sandbox.run(&["scan", &base, "--rate", "200", "--format", "sarif"], &[]);
+    assert_eq!(sarif.code, Some(1), "{sarif:#?}");
+    let log: Value = serde_json::from_str(&sarif.stdout).unwrap();
+    validate::assert_valid(&validate::sarif_validator(), &log);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(
+        results.iter().any(|r| r["ruleId"] == "cors.origins"),
+        "{log:#}"
+    );
+    let html = sandbox.run(&["scan", &base, "--rate", "200", "--format", "html"], &[]);
+    assert_eq!(html.code, Some(1), "{html:#?}");
+    assert!(
+        html.stdout.starts_with("<!DOCTYPE html>") || html.stdout.starts_with("<!doctype html>"),
+        "{}",
+        html.stdout
+    );
+    assert!(html.stdout.contains("Content-Security-Policy"));
+    assert!(
+        !html.stdout.contains("<script"),
+        "hostile evidence is escaped"
+    );
+    assert!(html.stdout.contains("cors.origins") && html.stdout.contains(&base));
 }
 
 /// The weak API has each weakness and each good part its module doc lists, including those no

@@ -113,6 +113,10 @@ pub async fn run(
         progress(tokens::LIFETIME_ID);
         results.push(tokens::check_lifetime(token));
     }
+    if selected(headers::ID) {
+        progress("headers.grade");
+        grade = header_grade(client, &base).await?;
+    }
     if selected(headers::ID) || selected(headers::BANNERS_ID) || selected(headers::HSTS_ID) {
         progress(headers::ID);
         let root = client.send(crate::client::Probe::get(&base)).await?;
@@ -227,8 +231,24 @@ pub async fn run(
             results.push(accounts::lockout(client, inputs, &users).await?);
         }
     }
-    let _ = &mut grade;
     Ok((results, grade))
+}
+
+/// Pages the header grade falls back to when the base URL answers no 2xx (an API root often
+/// answers 404; the Observatory grades only pages that answer): a health route and the
+/// well-known description locations.
+const GRADE_FALLBACKS: &[&str] = &["/health", "/api/openapi.json", "/openapi.json"];
+
+/// The security-header grade of the base URL, or of the first fallback page the Observatory
+/// would grade.
+async fn header_grade(client: &Client, base: &str) -> Result<Option<HeaderGrade>, ClientError> {
+    for path in std::iter::once(base).chain(GRADE_FALLBACKS.iter().copied()) {
+        let observed = crate::observatory::observe(client, path).await?;
+        if crate::observatory::refusal(&observed).is_none() {
+            return Ok(Some(crate::observatory::grade(&observed)));
+        }
+    }
+    Ok(None)
 }
 
 /// A result from findings: `fail` with findings, else `pass`.

@@ -158,9 +158,10 @@ impl Report {
         let _ = write!(
             out,
             "<section id=\"header-grade\">\n<h2>Security headers</h2>\n<p>Grade \
-             <strong class=\"grade\">{}</strong> (score {}), MDN HTTP Observatory scoring.</p>\n",
+             <strong class=\"grade\">{}</strong> (score {}) of <code>{}</code>, MDN HTTP Observatory scoring.</p>\n",
             escape(&g.grade),
-            g.score
+            g.score,
+            escape(&g.path)
         );
         if !g.tests.is_empty() {
             out.push_str(

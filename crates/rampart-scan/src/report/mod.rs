@@ -8,7 +8,7 @@
 //! so the schema and the types cannot drift apart silently. In short: `{schema_version, target,
 //! rows: [{row, area, priority, status, checks}], checks: [{id, row, title, status, severity,
 //! findings: [{title, evidence: {request, response}, remediation}], note?}], header_grade?:
-//! {score, grade, tests: [{name, pass, result, score_modifier}]}}`. Statuses are `pass`, `fail`,
+//! {path, score, grade, tests: [{name, pass, result, score_modifier}]}}`. Statuses are `pass`, `fail`,
 //! `warn`, `not_applicable` and, for rows no check covers, `not_checked`; severities are `low`,
 //! `medium`, `high`, `critical`. A change a reader could trip on (a field removed, renamed or
 //! retyped, a new enum value) takes a new `schema_version` and a new schema file; adding an
@@ -163,10 +163,13 @@ pub struct RowResult {
     pub checks: Vec<&'static str>,
 }
 
-/// The security-header grade of the target's root response, computed with the MDN HTTP
-/// Observatory's published scoring rules (`crate::observatory`).
+/// The security-header grade of one page of the target (its base URL, or the first public
+/// page when that answers no 2xx), computed with the MDN HTTP Observatory's published scoring
+/// rules (`crate::observatory`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeaderGrade {
+    /// The graded page's path (the Observatory grades a page that answers 2xx).
+    pub path: String,
     /// The score (0 at worst; bonuses can take it past 100).
     pub score: i32,
     /// The letter grade (`A+` .. `F`).
@@ -264,8 +267,8 @@ impl Report {
         if let Some(g) = &self.header_grade {
             let _ = writeln!(
                 out,
-                "\nSecurity headers: grade {} (score {}), MDN HTTP Observatory scoring",
-                g.grade, g.score
+                "\nSecurity headers: grade {} (score {}) of {}, MDN HTTP Observatory scoring",
+                g.grade, g.score, g.path
             );
         }
         let mut failing: Vec<&CheckResult> = self
@@ -351,13 +354,16 @@ mod tests {
     fn text_names_the_header_grade_and_its_scoring() {
         let mut report = Report::new("http://t".into(), Vec::new());
         report.header_grade = Some(HeaderGrade {
+            path: "/".into(),
             score: 70,
             grade: "B".into(),
             tests: Vec::new(),
         });
         let text = report.to_text();
         assert!(
-            text.contains("Security headers: grade B (score 70), MDN HTTP Observatory scoring"),
+            text.contains(
+                "Security headers: grade B (score 70) of /, MDN HTTP Observatory scoring"
+            ),
             "{text}"
         );
     }

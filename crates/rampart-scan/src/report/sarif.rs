@@ -89,6 +89,7 @@ impl Report {
             properties.insert(
                 "header_grade".into(),
                 json!({
+                    "path": g.path,
                     "grade": g.grade,
                     "score": g.score,
                     "scoring": "MDN HTTP Observatory",

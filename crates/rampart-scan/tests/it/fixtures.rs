@@ -156,6 +156,7 @@ pub(crate) fn report(with_grade: bool) -> Report {
     let mut report = Report::new(TARGET.into(), checks);
     if with_grade {
         report.header_grade = Some(HeaderGrade {
+            path: "/".into(),
             score: 70,
             grade: "B".into(),
             tests: vec![

@@ -194,7 +194,7 @@ fn every_row_the_target_and_the_grade_appear() {
         );
     }
     assert!(
-        html.contains("Grade <strong class=\"grade\">B</strong> (score 70), MDN HTTP Observatory")
+        html.contains("Grade <strong class=\"grade\">B</strong> (score 70) of <code>/</code>, MDN HTTP Observatory")
     );
     for test in &report.header_grade.as_ref().expect("grade").tests {
         assert!(

@@ -4,3 +4,4 @@ mod fixtures;
 mod html;
 mod sarif;
 mod schema;
+mod validate;

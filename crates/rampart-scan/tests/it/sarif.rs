@@ -5,37 +5,7 @@ use rampart_scan::report::{Report, Severity, Status};
 use serde_json::{Value, json};
 
 use crate::fixtures;
-
-/// The language pattern of the published schema (`run.language`, `toolComponent.language`),
-/// with a stray `]`, as JSON text.
-const LANGUAGE_PATTERN: &str = r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$""#;
-
-fn validator() -> jsonschema::Validator {
-    // jsonschema checks every schema against its meta-schema before compiling it, and the
-    // draft-07 meta-schema's `regex` format refuses that lone `]` (ECMA-262's legacy grammar
-    // reads it as a literal). Escaping it matches the same strings and leaves every other byte
-    // as published; the file itself stays untouched. Logs from `to_sarif` set no `language`.
-    let text = include_str!("../../schema/sarif-2.1.0.json");
-    assert_eq!(
-        text.matches(LANGUAGE_PATTERN).count(),
-        2,
-        "the vendored schema changed"
-    );
-    let text = text.replace(LANGUAGE_PATTERN, &LANGUAGE_PATTERN.replace("]?$", r"\\]?$"));
-    let schema: Value = serde_json::from_str(&text).expect("schema");
-    jsonschema::draft7::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .expect("the SARIF schema compiles offline")
-}
-
-fn assert_valid(validator: &jsonschema::Validator, log: &Value) {
-    let errors: Vec<String> = validator
-        .iter_errors(log)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
-}
+use crate::validate::{assert_valid, sarif_validator as validator};
 
 fn run(log: &Value) -> &Value {
     let runs = log["runs"].as_array().expect("runs");

@@ -3,15 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::fixtures;
-
-fn validator() -> jsonschema::Validator {
-    let schema: Value =
-        serde_json::from_str(include_str!("../../schema/report-v1.schema.json")).expect("schema");
-    jsonschema::draft202012::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .expect("the report schema compiles")
-}
+use crate::validate::report_validator as validator;
 
 fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
     validator
