@@ -15,6 +15,7 @@
 //! - [`secrets`]: what makes a secret fit for production.
 //! - [`audit`]: the tamper-evident audit chain, its checkpoints and their verification.
 //! - [`redact`]: the one redaction function for logs and audit metadata.
+//! - [`ssrf`]: which URLs may be stored and which addresses a server-side fetch must not reach.
 
 pub mod audit;
 pub mod collections;
@@ -30,4 +31,5 @@ pub mod passwords;
 pub mod ratelimit;
 pub mod redact;
 pub mod secrets;
+pub mod ssrf;
 pub mod token;
