@@ -150,7 +150,8 @@ pub enum FieldType {
     },
     /// An email address (lowercased).
     Email,
-    /// An http or https URL.
+    /// An http or https URL that a server-side fetch may be pointed at: no credentials, no
+    /// local host name, no non-global IP literal (see [`crate::ssrf::refuse_url`]).
     Url,
     /// A UUID (canonical lowercase form).
     Uuid,
@@ -737,15 +738,10 @@ impl FieldType {
                 let s = v.as_str().ok_or(Invalid("must be a string"))?;
                 no_control(s, false)?;
                 text_len_ok(s, 1, 2048)?;
-                let lower = s.to_ascii_lowercase();
-                let rest = lower
-                    .strip_prefix("https://")
-                    .or_else(|| lower.strip_prefix("http://"))
-                    .ok_or(Invalid("must be an http or https URL"))?;
-                let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-                if host.is_empty() || host.contains(' ') || host.contains('\\') {
-                    return Err(Invalid("must be an http or https URL"));
-                }
+                // One message for every refusal: the client learns what is wanted, not which
+                // internal address ranges are checked.
+                crate::ssrf::refuse_url(s)
+                    .map_err(|_| Invalid("must be a public http or https URL"))?;
                 Ok(Value::Text(s.to_owned()))
             }
             FieldType::DateTime => {
@@ -980,11 +976,6 @@ mod tests {
         assert_eq!(i.parse_json(&Json::from(7)), Ok(Value::Int(7)));
         assert!(
             FieldType::Url
-                .parse_json(&Json::from("javascript:alert(1)"))
-                .is_err()
-        );
-        assert!(
-            FieldType::Url
                 .parse_json(&Json::from("https://example.com/x"))
                 .is_ok()
         );
@@ -999,6 +990,60 @@ mod tests {
         assert!(arr.parse_json(&serde_json::json!([1, 2])).is_ok());
         assert!(arr.parse_json(&serde_json::json!([1, 2, 3])).is_err());
         assert!(arr.parse_json(&serde_json::json!([1, "2"])).is_err());
+    }
+
+    #[test]
+    fn url_fields_refuse_what_a_server_side_fetch_must_not_reach() {
+        let url = |raw: &str| FieldType::Url.parse_json(&Json::from(raw));
+        for raw in [
+            "javascript:alert(1)",
+            "ftp://example.com/",
+            "http://127.0.0.1/",
+            "HTTP://127.0.0.1/",
+            "http://127.0.0.1./",
+            "http://0x7f000001/",
+            "http://2130706433/",
+            "http://0177.0.0.1/",
+            "http://0/",
+            "http://[0:0:0:0:0:ffff:7f00:1]/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://user@10.0.0.1/",
+            "http://localhost./",
+            "http://metadata.google.internal/",
+        ] {
+            assert_eq!(
+                url(raw),
+                Err(Invalid("must be a public http or https URL")),
+                "{raw}"
+            );
+        }
+        // What the scanner probes with is refused here, by the same function.
+        for probe in crate::ssrf::PROBE_URLS {
+            assert!(url(probe).is_err(), "{probe}");
+        }
+        // The field's own checks still come first.
+        assert_eq!(url(""), Err(Invalid("is too short")));
+        assert_eq!(
+            url(&format!("https://example.com/{}", "a".repeat(2048))),
+            Err(Invalid("is too long"))
+        );
+        assert_eq!(
+            url("https://example.com/\u{0}"),
+            Err(Invalid("must not contain control characters"))
+        );
+        assert!(url(" https://example.com/").is_err());
+        for raw in [
+            "https://example.com/a?b=c#d",
+            "http://93.184.215.14/",
+            "https://[2606:4700::1]/",
+        ] {
+            assert_eq!(url(raw), Ok(Value::Text(raw.to_owned())), "{raw}");
+        }
+        // Stored as sent, not normalized.
+        assert_eq!(
+            url("HTTPS://Example.com"),
+            Ok(Value::Text("HTTPS://Example.com".into()))
+        );
     }
 
     #[test]
