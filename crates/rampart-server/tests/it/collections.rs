@@ -1423,6 +1423,50 @@ async fn hostile_values_are_refused_on_patch() {
     assert_eq!(w.snapshot(&w.a, "gadgets", &gadget_id).await, rec);
 }
 
+/// SSRF (checklist row 16): a URL field refuses what a server-side fetch must never reach,
+/// every address `rampart scan` probes with among them, on create and on update, without naming
+/// the ranges it checks.
+#[tokio::test]
+async fn url_fields_refuse_internal_addresses() {
+    let w = World::new(&[GADGETS]).await;
+    let id = w.create_id(&w.a, "gadgets", json!({"name": "thing"})).await;
+    let hostile = rampart_core::ssrf::PROBE_URLS.iter().copied().chain([
+        "HTTP://127.0.0.1./",
+        "http://127.1/",
+        "http://0177.0.0.1/",
+        "http://0/",
+        "http://[0:0:0:0:0:ffff:7f00:1]/",
+        "http://metadata.google.internal./",
+        "http://evil.example\\@127.0.0.1/",
+    ]);
+    for url in hostile {
+        let res = w
+            .post(
+                Some(&w.a),
+                "gadgets",
+                json!({"name": "thing", "homepage": url}),
+            )
+            .await;
+        assert_validation(&res, &["homepage"]);
+        assert_detail(&res, "homepage", "must be a public http or https URL");
+        let before = w.snapshot(&w.a, "gadgets", &id).await;
+        let res = w
+            .patch(Some(&w.a), "gadgets", &id, json!({ "homepage": url }))
+            .await;
+        assert_validation(&res, &["homepage"]);
+        assert_eq!(w.snapshot(&w.a, "gadgets", &id).await, before, "{url}");
+    }
+    assert_eq!(w.listed(Some(&w.a), "gadgets", "").await.len(), 1);
+    // Public addresses are accepted, so the refusals above were about the addresses.
+    for url in ["http://93.184.215.14/", "https://[2606:4700::1]/"] {
+        let res = w
+            .patch(Some(&w.a), "gadgets", &id, json!({ "homepage": url }))
+            .await;
+        assert_eq!(res.status, 200, "{url}: {}", text(&res));
+        assert_eq!(res.json()["homepage"], url);
+    }
+}
+
 #[tokio::test]
 async fn malformed_bodies_are_4xx_and_store_nothing() {
     let w = World::new(&[]).await;
