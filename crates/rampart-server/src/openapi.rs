@@ -98,7 +98,13 @@ fn field_schema(f: &FieldSpec) -> Value {
             json!({ "type": "string", "format": "email", "maxLength": Email::MAX_LEN })
         }
         FieldType::Url => {
-            json!({ "type": "string", "format": "uri", "maxLength": 2048, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\s\\\\]+" })
+            json!({
+                "type": "string",
+                "format": "uri",
+                "maxLength": 2048,
+                "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\s\\\\]+",
+                "description": "A public http or https URL: loopback, private, link-local and metadata addresses, local names and credentials are refused.",
+            })
         }
         FieldType::Uuid => json!({ "type": "string", "format": "uuid" }),
         FieldType::DateTime => json!({ "type": "string", "format": "date-time" }),

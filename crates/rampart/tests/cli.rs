@@ -1686,6 +1686,28 @@ fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
 #[test]
 fn scanning_rampart_passes_every_covered_row() {
     let sandbox = Sandbox::new();
+    // The bundled collections plus one with a URL field, for the SSRF check.
+    std::fs::write(
+        sandbox.dir.path().join("rampart.toml"),
+        format!(
+            "{}\n{}",
+            include_str!("../../rampart-server/config/example-collections.toml"),
+            r#"
+[[collections]]
+name = "bookmarks"
+[collections.access]
+list = "owner"
+read = "owner"
+create = "authenticated"
+update = "owner"
+delete = "owner"
+[collections.fields.href]
+type = "url"
+required = true
+"#
+        ),
+    )
+    .unwrap();
     let mut server = sandbox.start(&["serve", "--listen", "127.0.0.1:0"], &[]);
     let addr = server.wait_until_listening();
     let register =
@@ -1717,6 +1739,7 @@ fn scanning_rampart_passes_every_covered_row() {
         "limits.pagination",
         "auth.enumeration",
         "auth.lockout",
+        "ssrf.urls",
     ] {
         assert_eq!(check(&doc, id)["status"], "pass", "{id}: {doc:#}");
     }
@@ -1736,9 +1759,8 @@ fn scanning_rampart_passes_every_covered_row() {
         let status = row["status"].as_str().unwrap();
         let covered = !row["checks"].as_array().unwrap().is_empty();
         match row["row"].as_u64().unwrap() {
-            // HSTS and the https redirect are judged on https targets only; the example
-            // collections have no URL field.
-            13 | 16 => assert_eq!(status, "not_applicable", "{row}"),
+            // HSTS and the https redirect are judged on https targets only.
+            13 => assert_eq!(status, "not_applicable", "{row}"),
             _ if covered => assert_eq!(status, "pass", "{row}\n{doc:#}"),
             _ => assert_eq!(status, "not_checked", "{row}"),
         }

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 use super::accounts::{Account, Accounts, random_hex};
 use super::{evidence, finding, judged};
+use rampart_core::ssrf::PROBE_URLS;
+
 use crate::client::{Client, ClientError, Exchange, Probe};
 use crate::report::{CheckResult, Finding, Severity, Status};
 use crate::spec::{self, Operation};
@@ -60,17 +62,6 @@ const PAGE_PARAMS: &[&str] = &[
     "count",
     "top",
     "take",
-];
-/// Addresses a server-side fetch must never reach.
-const INTERNAL_URLS: &[&str] = &[
-    "http://127.0.0.1/",
-    "http://localhost:6379/",
-    "http://169.254.169.254/latest/meta-data/",
-    "http://[::1]/",
-    "http://10.0.0.1/",
-    "http://192.168.1.1/",
-    "http://0x7f000001/",
-    "file:///etc/passwd",
 ];
 
 fn not_applicable(mut r: CheckResult, why: &str) -> CheckResult {
@@ -596,7 +587,7 @@ pub async fn ssrf(
         let mut last = None;
         // The example's own URL first: a refusal there makes the route inconclusive.
         for (i, url) in std::iter::once("https://example.com/rampart-scan")
-            .chain(INTERNAL_URLS.iter().copied())
+            .chain(PROBE_URLS.iter().copied())
             .enumerate()
         {
             let x = if in_body {
