@@ -116,7 +116,8 @@ impl Client {
         timeout: Duration,
     ) -> Result<Self, ClientError> {
         let origin = Url::parse(base)
-            .map_err(|e| ClientError::BadTarget(format!("{base:?} is not a URL: {e}")))?;
+            // Never echo the text: it may carry credentials.
+            .map_err(|e| ClientError::BadTarget(format!("the URL is not valid: {e}")))?;
         if !matches!(origin.scheme(), "http" | "https") {
             return Err(ClientError::BadTarget(
                 "the base URL must be http:// or https://".into(),

@@ -1704,27 +1704,54 @@ delete = "owner"
 [collections.fields.href]
 type = "url"
 required = true
+
+# The built-in limits, except logins and writes: from one address, 5 logins per 15 minutes per
+# IP refuse the scanner before any account could lock (the lockout check then, rightly, cannot
+# tell), and user A's ~60 probing writes would meet the 30 per minute (the SSRF check would
+# then be inconclusive).
+[[rate_limit.policies]]
+name = "login"
+methods = ["POST"]
+routes = ["/api/auth/login"]
+max = 30
+window_secs = 900
+key = "ip"
+[[rate_limit.policies]]
+name = "register"
+methods = ["POST"]
+routes = ["/api/auth/register"]
+max = 3
+window_secs = 3600
+key = "ip"
+[[rate_limit.policies]]
+name = "reads"
+methods = ["GET", "HEAD"]
+max = 100
+window_secs = 60
+[[rate_limit.policies]]
+name = "writes"
+methods = ["POST", "PUT", "PATCH", "DELETE"]
+max = 120
+window_secs = 60
+[[rate_limit.policies]]
+name = "other"
+methods = ["OPTIONS"]
+max = 60
+window_secs = 60
 "#
         ),
     )
     .unwrap();
     let mut server = sandbox.start(&["serve", "--listen", "127.0.0.1:0"], &[]);
     let addr = server.wait_until_listening();
-    let register =
-        format!(r#"{{"email":"scan@example.com","password":"{PASSWORD}","name":"Scan"}}"#);
-    assert_eq!(
-        http(addr, "POST", "/api/auth/register", &[], &register).0,
-        201
-    );
-    // A logs in; B and a third account are throw-away registrations (sign-up allows three
-    // per hour from one address).
-    let login = format!("scan@example.com:{PASSWORD}");
+    // A, B and the registration check's account are throw-away registrations (sign-up allows
+    // three per hour from one address).
     let (outcome, doc) = scan_json(
         &sandbox,
         &format!("http://{addr}/"),
         "medium",
         &["--register"],
-        &[("RAMPART_SCAN_LOGIN_A", &login)],
+        &[],
     );
     assert_eq!(outcome.code, Some(0), "{outcome:#?}\n{doc:#}");
     assert_grade_and_schema(addr, &doc);
@@ -1743,6 +1770,11 @@ required = true
     ] {
         assert_eq!(check(&doc, id)["status"], "pass", "{id}: {doc:#}");
     }
+    // The account locked, not the address.
+    let lockout = check(&doc, "auth.lockout")["note"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(lockout.starts_with("locked after "), "{lockout}");
     // B really tried A's objects: both example collections were exercised.
     let bola = check(&doc, "objects.bola")["note"]
         .as_str()
@@ -1836,6 +1868,30 @@ fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
     assert!(first < medium, "{}", text.stdout);
     // SARIF: valid SARIF 2.1.0 with a result per finding; HTML: one page, no outside asset.
     let base = format!("http://{addr}/");
+    // A given login is used (its cookie judged) and its password never printed.
+    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+    let body = format!(r#"{{"email":"given@example.com","password":"{password}","name":"G"}}"#);
+    assert_eq!(http(addr, "POST", "/api/auth/register", &[], &body).0, 201);
+    let login = format!("given@example.com:{password}");
+    let (outcome, given) = scan_json(
+        &sandbox,
+        &base,
+        "never",
+        &[
+            "--only",
+            "tokens.storage",
+            "--only",
+            "properties.mass_assignment",
+        ],
+        &[("RAMPART_SCAN_LOGIN_A", &login)],
+    );
+    assert_eq!(outcome.code, Some(0), "{outcome:#?}");
+    assert_eq!(check(&given, "tokens.storage")["status"], "fail");
+    // A given account is never elevated: mass assignment needs a throw-away one.
+    assert_eq!(
+        check(&given, "properties.mass_assignment")["status"],
+        "not_applicable"
+    );
     let sarif = sandbox.run(&["scan", &base, "--rate", "200", "--format", "sarif"], &[]);
     assert_eq!(sarif.code, Some(1), "{sarif:#?}");
     let log: Value = serde_json::from_str(&sarif.stdout).unwrap();
@@ -2126,4 +2182,36 @@ fn scan_usage_and_connection_errors_exit_2() {
     );
     assert_eq!(outcome.code, Some(2), "{outcome:#?}");
     assert!(outcome.stderr.contains("--max-requests"), "{outcome:#?}");
+    // --spec: a description on another origin, or something that is not one, is a usage
+    // error; the description's URL on the target is fetched from it.
+    let base = format!("http://{addr}/");
+    let elsewhere = format!("http://localhost:{}/openapi.json", addr.port());
+    let on_target = format!("http://{addr}/openapi.json");
+    for (spec, usable) in [
+        (elsewhere.as_str(), false),
+        ("/not-a-description", false),
+        (on_target.as_str(), true),
+        ("/openapi.json", true),
+    ] {
+        let outcome = sandbox.run(
+            &[
+                "scan",
+                &base,
+                "--rate",
+                "200",
+                "--spec",
+                spec,
+                "--only",
+                "admin.routes",
+            ],
+            &[],
+        );
+        if usable {
+            assert!(matches!(outcome.code, Some(0 | 1)), "{spec}: {outcome:#?}");
+            assert!(outcome.stdout.contains("admin.routes"), "{outcome:#?}");
+        } else {
+            assert_eq!(outcome.code, Some(2), "{spec}: {outcome:#?}");
+            assert!(outcome.stderr.contains("--spec"), "{outcome:#?}");
+        }
+    }
 }

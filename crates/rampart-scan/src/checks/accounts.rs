@@ -235,42 +235,31 @@ pub async fn prepare(
     inputs: &Inputs,
     ops: &[Operation],
 ) -> Result<Accounts, ClientError> {
-    let (a, a_login) = account(
-        client,
-        inputs,
-        ops,
-        "a",
-        inputs.token_a.as_ref(),
-        inputs.login_a.as_ref(),
-        true,
-    )
-    .await?;
-    let (b, _) = account(
-        client,
-        inputs,
-        ops,
-        "b",
-        inputs.token_b.as_ref(),
-        inputs.login_b.as_ref(),
-        true,
-    )
-    .await?;
-    let (admin, _) = account(
-        client,
-        inputs,
-        ops,
-        "admin",
-        inputs.token_admin.as_ref(),
-        inputs.login_admin.as_ref(),
-        false,
-    )
-    .await?;
-    Ok(Accounts {
-        a,
-        b,
-        admin,
-        a_login,
-    })
+    let mut accounts = Accounts::default();
+    // (label, token, login, may register): the admin is never made up.
+    let slots = [
+        ("a", &inputs.token_a, &inputs.login_a, true),
+        ("b", &inputs.token_b, &inputs.login_b, true),
+        ("admin", &inputs.token_admin, &inputs.login_admin, false),
+    ];
+    for (label, token, login_as, may_register) in slots {
+        let (made, made_login) = account(
+            client,
+            inputs,
+            ops,
+            label,
+            token.as_ref(),
+            login_as.as_ref(),
+            may_register,
+        )
+        .await?;
+        match label {
+            "a" => (accounts.a, accounts.a_login) = (made, made_login),
+            "b" => accounts.b = made,
+            _ => accounts.admin = made,
+        }
+    }
+    Ok(accounts)
 }
 
 /// A login error with what varies per request (ids, times) blanked, for comparison.
@@ -279,13 +268,7 @@ fn normalized(x: &Exchange) -> String {
         match v {
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .filter(|(k, _)| {
-                        let k = k.to_ascii_lowercase();
-                        !(k.contains("request")
-                            || k.contains("trace")
-                            || k.contains("time")
-                            || k == "id")
-                    })
+                    .filter(|(k, _)| !varies_per_request(k))
                     .map(|(k, v)| (k.clone(), blank(v)))
                     .collect(),
             ),
@@ -298,6 +281,25 @@ fn normalized(x: &Exchange) -> String {
         Err(_) => x.body.chars().filter(|c| !c.is_ascii_hexdigit()).collect(),
     };
     format!("{} {body}", x.status.as_u16())
+}
+
+/// Whether a response key names something that differs on every request (ids, times,
+/// correlation and problem-instance references), not something about the account.
+fn varies_per_request(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "request",
+        "trace",
+        "time",
+        "date",
+        "instance",
+        "correlation",
+        "nonce",
+        "span",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+        || k.ends_with("id")
 }
 
 /// Judges two failed logins: one for an existing account, one for an address that has none.
@@ -360,7 +362,13 @@ pub async fn enumeration(
     inputs: &Inputs,
     accounts: &Accounts,
 ) -> Result<CheckResult, ClientError> {
-    let Some(email) = accounts.a.email.as_deref().or(accounts.b.email.as_deref()) else {
+    // A failed login counts towards the account's lockout: only a throw-away account, or B
+    // with --intrusive, takes it.
+    let target = [&accounts.b, &accounts.a]
+        .into_iter()
+        .find(|acc| acc.throwaway)
+        .or(Some(&accounts.b).filter(|_| inputs.intrusive));
+    let Some(email) = target.and_then(|acc| acc.email.as_deref()) else {
         let mut r = judged(
             ENUMERATION_ID,
             17,
@@ -369,7 +377,10 @@ pub async fn enumeration(
             Vec::new(),
         );
         r.status = Status::NotApplicable;
-        r.note = Some("needs a known account: --login-a or --register".into());
+        r.note = Some(
+            "needs an account whose failed logins do no harm: --register, or --login-b with --intrusive"
+                .into(),
+        );
         return Ok(r);
     };
     let wrong = random_password();
@@ -422,6 +433,7 @@ pub async fn registration(
     client: &Client,
     inputs: &Inputs,
     ops: &[Operation],
+    accounts: &Accounts,
 ) -> Result<CheckResult, ClientError> {
     let mut r = judged(
         REGISTRATION_ID,
@@ -435,14 +447,36 @@ pub async fn registration(
         r.note = Some("needs --register (it creates a throw-away account)".into());
         return Ok(r);
     }
+    let mut made: Vec<&str> = [&accounts.a, &accounts.b]
+        .iter()
+        .filter(|acc| acc.throwaway)
+        .filter_map(|acc| acc.email.as_deref())
+        .collect();
     let (x, email, password) = register(client, inputs, ops, &privileged()).await?;
-    if !x.status.is_success() {
+    let inconclusive = |mut r: CheckResult, why: String| {
+        r.status = Status::NotApplicable;
+        r.note = Some(why);
+        r
+    };
+    if matches!(x.status.as_u16(), 400 | 422) {
         r.note = Some(format!(
-            "the registration with privileged fields was refused ({})",
-            x.status.as_u16()
+            "the registration with privileged fields was refused ({}); throw-away accounts this scan registered: {}",
+            x.status.as_u16(),
+            made.join(", ")
         ));
         return Ok(r);
     }
+    if !x.status.is_success() {
+        return Ok(inconclusive(
+            r,
+            format!(
+                "the registration with privileged fields answered {}: inconclusive",
+                x.status.as_u16()
+            ),
+        ));
+    }
+    made.push(&email);
+    let made = made.join(", ");
     let (_, token) = login(
         client,
         &inputs.login_path,
@@ -452,13 +486,28 @@ pub async fn registration(
     )
     .await?;
     let Some(token) = token else {
-        r.note = Some("the account registered with privileged fields could not log in".into());
-        return Ok(r);
+        return Ok(inconclusive(
+            r,
+            format!(
+                "the account registered with privileged fields could not log in; throw-away accounts: {made}"
+            ),
+        ));
     };
     let me = client
         .send(Probe::get(&inputs.auth_path).header("authorization", &format!("Bearer {token}")))
         .await?;
+    if !me.status.is_success() {
+        return Ok(inconclusive(
+            r,
+            format!(
+                "{} answered {} for the account registered with privileged fields; throw-away accounts: {made}",
+                inputs.auth_path,
+                me.status.as_u16()
+            ),
+        ));
+    }
     let doc: Value = serde_json::from_str(&me.body).unwrap_or(Value::Null);
+    r.note = Some(format!("throw-away accounts this scan registered: {made}"));
     if is_elevated(&doc) || doc.pointer("/user").is_some_and(is_elevated) {
         r.status = Status::Fail;
         r.findings.push(finding(
@@ -468,7 +517,7 @@ pub async fn registration(
         ));
     } else {
         r.note = Some(format!(
-            "the registration accepted privileged fields ({}) but did not apply them; refusing unknown fields (400) is better",
+            "the registration accepted privileged fields ({}) but did not apply them; refusing unknown fields (400) is better; throw-away accounts this scan registered: {made}",
             x.status.as_u16()
         ));
     }
@@ -508,6 +557,24 @@ pub async fn lockout(
         )
         .await?;
         if matches!(x.status.as_u16(), 429 | 423) {
+            // The same answer for an address nobody has means a limit on this client, not
+            // a lockout of the account: from one address the two cannot be told apart.
+            let (control, _) = login(
+                client,
+                &inputs.login_path,
+                &random_email(),
+                &random_password(),
+                &inputs.token_pointer,
+            )
+            .await?;
+            if matches!(control.status.as_u16(), 429 | 423) {
+                r.status = Status::NotApplicable;
+                r.note = Some(format!(
+                    "after {attempt} failed logins every login from this address was refused ({}): a per-client limit hides whether the account itself locks",
+                    x.status.as_u16()
+                ));
+                return Ok(r);
+            }
             locked = Some((attempt, x));
             break;
         }
@@ -531,6 +598,17 @@ pub async fn lockout(
     )
     .await?;
     match locked {
+        None if !right.status.is_success() => {
+            r.status = Status::Warn;
+            r.findings.push(finding(
+                format!(
+                    "after {LOCKOUT_ATTEMPTS} failed logins the right password got {}: locked, but without saying so",
+                    right.status.as_u16()
+                ),
+                evidence(&right, ""),
+                "Answer logins to a locked account with 429 and Retry-After (the same for unknown emails)",
+            ));
+        }
         None => {
             r.status = Status::Fail;
             r.findings.push(finding(
@@ -604,6 +682,21 @@ mod tests {
             &answer(401, r#"{"error":"unknown email"}"#),
         );
         assert_eq!(message.status, Status::Fail);
+        let problem = judge_enumeration(
+            &answer(
+                401,
+                r#"{"title":"Unauthorized","instance":"/errors/7f3a","correlationId":"a1"}"#,
+            ),
+            &answer(
+                401,
+                r#"{"title":"Unauthorized","instance":"/errors/99b0","correlationId":"b2"}"#,
+            ),
+        );
+        assert_eq!(
+            problem.status,
+            Status::Pass,
+            "per-request references differ, nothing else"
+        );
         let limited = judge_enumeration(&answer(429, "{}"), &answer(401, "{}"));
         assert_eq!(limited.status, Status::NotApplicable);
     }

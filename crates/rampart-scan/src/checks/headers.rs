@@ -176,6 +176,14 @@ pub fn https_redirect(x: Option<&Exchange>, host: &str) -> CheckResult {
         r.note = Some("nothing answers plain http: HTTPS only".into());
         return r;
     };
+    if x.status.as_u16() == 429 || x.status.is_server_error() {
+        r.status = Status::NotApplicable;
+        r.note = Some(format!(
+            "plain http answered {}: inconclusive",
+            x.status.as_u16()
+        ));
+        return r;
+    }
     let location = x.header("location").unwrap_or("");
     let to_https = url::Url::parse(location)
         .is_ok_and(|u| u.scheme() == "https" && u.host_str() == Some(host));
@@ -288,5 +296,36 @@ mod tests {
         assert_eq!(hsts(&weak, true).status, Status::Fail);
         assert_eq!(hsts(&exchange(&[]), true).status, Status::Fail);
         assert_eq!(hsts(&weak, false).status, Status::NotApplicable);
+    }
+
+    #[test]
+    fn plain_http_must_redirect_to_https_on_the_same_host() {
+        let mut to_https = exchange(&[("location", "https://api.example/")]);
+        to_https.status = StatusCode::MOVED_PERMANENTLY;
+        assert_eq!(
+            https_redirect(Some(&to_https), "api.example").status,
+            Status::Pass
+        );
+        let mut elsewhere = exchange(&[("location", "https://evil.example/")]);
+        elsewhere.status = StatusCode::MOVED_PERMANENTLY;
+        assert_eq!(
+            https_redirect(Some(&elsewhere), "api.example").status,
+            Status::Fail
+        );
+        assert_eq!(
+            https_redirect(Some(&exchange(&[])), "api.example").status,
+            Status::Fail
+        );
+        assert_eq!(
+            https_redirect(None, "api.example").status,
+            Status::Pass,
+            "https only"
+        );
+        let mut limited = exchange(&[]);
+        limited.status = StatusCode::TOO_MANY_REQUESTS;
+        assert_eq!(
+            https_redirect(Some(&limited), "api.example").status,
+            Status::NotApplicable
+        );
     }
 }

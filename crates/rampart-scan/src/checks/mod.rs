@@ -3,6 +3,8 @@
 //! [`Client`]. A check that cannot finish (budget spent, target gone) says so in its note
 //! and reports `not_applicable` rather than guessing.
 
+use rampart_core::redact::redact_text;
+
 use crate::client::{Client, ClientError, Exchange};
 use crate::report::{CheckResult, Evidence, Finding, HeaderGrade, Severity, Status};
 
@@ -193,11 +195,11 @@ pub async fn run(
     }
     if selected(session::MASS_ID) {
         progress(session::MASS_ID);
-        results.push(session::mass_assignment(client, &ops, token).await?);
+        results.push(session::mass_assignment(client, &ops, &users.a).await?);
     }
     if selected(accounts::REGISTRATION_ID) {
         progress(accounts::REGISTRATION_ID);
-        results.push(accounts::registration(client, inputs, &ops).await?);
+        results.push(accounts::registration(client, inputs, &ops, &users).await?);
     }
     if selected(injection::ID) {
         progress(injection::ID);
@@ -282,11 +284,11 @@ pub fn evidence(x: &Exchange, detail: &str) -> Evidence {
     } else {
         format!("{} ({})", x.request_line(), sent.join("; "))
     };
+    // Response text is the target's: a token or password in it must not reach the report.
+    let response = format!("{} {}", x.status.as_u16(), detail);
     Evidence {
-        request,
-        response: format!("{} {}", x.status.as_u16(), detail)
-            .trim_end()
-            .to_owned(),
+        request: redact_text(&request).into_owned(),
+        response: redact_text(response.trim_end()).into_owned(),
     }
 }
 

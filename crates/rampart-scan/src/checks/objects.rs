@@ -243,14 +243,14 @@ async fn create(
     Ok((x, id))
 }
 
-/// Deletes what the scan created, where a delete route is described (best effort); says what
-/// was left behind.
+/// Deletes what the scan created, where a delete route is described: as A, then as the admin
+/// when A may not (best effort); says what was left behind.
 async fn clean_up(
     client: &Client,
     ops: &[Operation],
     create: &Operation,
     id: &str,
-    who: &Account,
+    accounts: &Accounts,
 ) -> Result<Option<String>, ClientError> {
     let prefix = format!("{}/{{", create.path.trim_end_matches('/'));
     if let Some(delete) = ops.iter().find(|o| {
@@ -261,13 +261,19 @@ async fn clean_up(
     }) {
         let param = spec::path_params(&delete.path).remove(0);
         if let Some(path) = fill(&delete.path, &[(&param, id)]) {
-            let x = send(client, delete, &path, Some(who), None).await?;
-            if x.status.is_success() || x.status.as_u16() == 404 {
-                return Ok(None);
+            let mut status = 0;
+            for who in [&accounts.a, &accounts.admin] {
+                if who.token.is_none() {
+                    continue;
+                }
+                let x = send(client, delete, &path, Some(who), None).await?;
+                if x.status.is_success() || x.status.as_u16() == 404 {
+                    return Ok(None);
+                }
+                status = x.status.as_u16();
             }
             return Ok(Some(format!(
-                "left {path} behind: its deletion answered {}",
-                x.status.as_u16()
+                "left {path} behind: its deletion answered {status} (give --token-admin to clean up)"
             )));
         }
     }
@@ -347,6 +353,21 @@ pub async fn bola(
             "needs two users: --token-a and --token-b, --login-a and --login-b, or --register",
         ));
     }
+    // B's refusals only mean something if B's token works.
+    let b_me = client
+        .send(
+            Probe::get(auth_path).header("authorization", &accounts.b.bearer().unwrap_or_default()),
+        )
+        .await?;
+    if !b_me.status.is_success() {
+        return Ok(not_applicable(
+            r,
+            &format!(
+                "user B's token was refused at {auth_path} ({})",
+                b_me.status.as_u16()
+            ),
+        ));
+    }
     let mut findings = Vec::new();
     let mut warnings = Vec::new();
     let mut notes = Vec::new();
@@ -359,13 +380,33 @@ pub async fn bola(
     for c in collections(ops) {
         let (x, id) = create(client, c.create, &accounts.a, None).await?;
         let Some(id) = id else {
-            notes.push(format!(
-                "POST {} answered {} without an id",
-                c.create.path,
-                x.status.as_u16()
-            ));
+            notes.push(if x.status.is_success() {
+                format!(
+                    "POST {} answered {} without an id it could be read back by (an object may be left behind)",
+                    c.create.path,
+                    x.status.as_u16()
+                )
+            } else {
+                format!("POST {} answered {}", c.create.path, x.status.as_u16())
+            });
             continue;
         };
+        // A must be able to read its own object, or B's refusals prove nothing.
+        let read = c
+            .under
+            .iter()
+            .find(|o| o.method == "GET" && o.path == c.item);
+        if let (Some(read), Some(path)) = (read, fill(&c.item, &[(&c.param, &id)])) {
+            let own = send(client, read, &path, Some(&accounts.a), None).await?;
+            if !own.status.is_success() {
+                notes.push(format!(
+                    "user A could not read its own object at {path} ({}): skipped",
+                    own.status.as_u16()
+                ));
+                notes.extend(clean_up(client, ops, c.create, &id, accounts).await?);
+                continue;
+            }
+        }
         probed.push(c.item.clone());
         let missing_id = missing_like(&id);
         for op in &c.under {
@@ -377,16 +418,13 @@ pub async fn bola(
             };
             record(probe_as_b(client, op, &path, &missing, accounts).await?);
         }
-        // Neighbouring integer ids: B guesses objects it was never given.
-        if let (Ok(n), Some(read)) = (
-            id.parse::<u64>(),
-            c.under
-                .iter()
-                .find(|o| o.method == "GET" && o.path == c.item),
-        ) {
-            for guess in [n.saturating_sub(1), n + 1]
+        // Neighbouring integer ids: B guesses objects it was never given (only a B the scan
+        // registered owns nothing, so anything it reads is someone else's).
+        if let (Ok(n), Some(read), true) = (id.parse::<u64>(), read, accounts.b.throwaway) {
+            for guess in [n.checked_sub(1), n.checked_add(1)]
                 .into_iter()
-                .filter(|g| *g > 0 && *g != n)
+                .flatten()
+                .filter(|g| *g > 0)
             {
                 let Some(path) = fill(&c.item, &[(&c.param, &guess.to_string())]) else {
                     continue;
@@ -408,7 +446,7 @@ pub async fn bola(
                 }
             }
         }
-        notes.extend(clean_up(client, ops, c.create, &id, &accounts.a).await?);
+        notes.extend(clean_up(client, ops, c.create, &id, accounts).await?);
     }
     // A's own user record under a users route (`/api/users/{id}`, `.../{id}/password`).
     let me = client
@@ -467,6 +505,12 @@ pub async fn bola(
     }
 }
 
+/// Whether a write was refused as invalid input (400, 422): the answer a strict API gives. A
+/// 401, 403, 429 or 5xx says nothing about the input.
+fn is_refusal(x: &Exchange) -> bool {
+    matches!(x.status.as_u16(), 400 | 422)
+}
+
 /// `.../users/{id}` and routes under it (a password change, a profile).
 fn is_user_route(path: &str) -> bool {
     let segments: Vec<&str> = path.split('/').collect();
@@ -504,7 +548,7 @@ pub async fn unknown_fields(
     for op in creates {
         let (valid, id) = create(client, op, &accounts.a, None).await?;
         if let Some(id) = &id {
-            notes.extend(clean_up(client, ops, op, id, &accounts.a).await?);
+            notes.extend(clean_up(client, ops, op, id, accounts).await?);
         }
         if !valid.status.is_success() {
             notes.push(format!(
@@ -514,17 +558,25 @@ pub async fn unknown_fields(
             ));
             continue;
         }
-        tried += 1;
         let extra = json!({ "rampart_scan_unknown_field": "x" });
         let (x, id) = create(client, op, &accounts.a, Some(&extra)).await?;
-        if x.status.is_success() {
+        if is_refusal(&x) {
+            tried += 1;
+        } else if !x.status.is_success() {
+            notes.push(format!(
+                "POST {} with an unknown field answered {}: inconclusive",
+                op.path,
+                x.status.as_u16()
+            ));
+        } else {
+            tried += 1;
             r.findings.push(finding(
                 format!("POST {} accepted the unknown field rampart_scan_unknown_field ({})", op.path, x.status.as_u16()),
                 evidence(&x, ""),
                 "Parse every body against a schema that refuses unknown fields (400), so nothing unexpected reaches the logic",
             ));
             if let Some(id) = id {
-                notes.extend(clean_up(client, ops, op, &id, &accounts.a).await?);
+                notes.extend(clean_up(client, ops, op, &id, accounts).await?);
             }
         }
     }
@@ -540,8 +592,11 @@ pub async fn unknown_fields(
     Ok(rollup(r, false))
 }
 
-/// Row 16: each described URL field (body or query) given internal addresses; each accepted
-/// one is a finding. The scanner itself never contacts those addresses.
+/// Row 16: each described URL field given internal addresses ([`PROBE_URLS`], the list
+/// `rampart serve`'s URL fields refuse). A create route that accepts one fails (the object is
+/// deleted again); a query parameter that accepts one is a warning (a filter may accept a URL
+/// it never fetches). Updates of existing routes are only tried on a throw-away user A. The
+/// scanner itself never contacts those addresses.
 pub async fn ssrf(
     client: &Client,
     ops: &[Operation],
@@ -549,6 +604,7 @@ pub async fn ssrf(
 ) -> Result<CheckResult, ClientError> {
     let mut r = judged(SSRF_ID, 16, SSRF_TITLE, Severity::Medium, Vec::new());
     let mut targets: Vec<(&Operation, String, bool)> = Vec::new();
+    let mut notes = Vec::new();
     for op in ops
         .iter()
         .filter(|o| !is_plumbing(&o.path) && !o.path.contains('{'))
@@ -556,7 +612,15 @@ pub async fn ssrf(
         if matches!(op.method.as_str(), "POST" | "PUT" | "PATCH")
             && let Some(body) = &op.body
         {
-            targets.extend(spec::url_fields(body).into_iter().map(|f| (op, f, true)));
+            let fields = spec::url_fields(body);
+            if op.method != "POST" && !accounts.a.throwaway && !fields.is_empty() {
+                notes.push(format!(
+                    "{} {} not tried: it changes user A's data, and A is not a throw-away account (--register)",
+                    op.method, op.path
+                ));
+                continue;
+            }
+            targets.extend(fields.into_iter().map(|f| (op, f, true)));
         }
         let query: serde_json::Map<String, Value> = op
             .params
@@ -564,7 +628,7 @@ pub async fn ssrf(
             .filter(|p| p.location == "query")
             .map(|p| (p.name.clone(), p.schema.clone()))
             .collect();
-        if !query.is_empty() {
+        if op.method == "GET" && !query.is_empty() {
             let schema = json!({ "type": "object", "properties": query });
             targets.extend(
                 spec::url_fields(&schema)
@@ -575,14 +639,13 @@ pub async fn ssrf(
     }
     targets.truncate(MAX_TARGETS);
     if targets.is_empty() {
-        return Ok(not_applicable(
-            r,
-            "no URL-typed field or parameter is described",
-        ));
+        notes.push("no URL-typed field or parameter is described".into());
+        return Ok(not_applicable(r, &notes.join("; ")));
     }
     let who = accounts.a.token.is_some().then_some(&accounts.a);
-    let mut notes = Vec::new();
-    for (op, field, in_body) in targets {
+    let mut warnings = Vec::new();
+    let mut conclusive = 0;
+    'targets: for (op, field, in_body) in targets {
         let mut accepted = Vec::new();
         let mut last = None;
         // The example's own URL first: a refusal there makes the route inconclusive.
@@ -593,11 +656,15 @@ pub async fn ssrf(
             let x = if in_body {
                 let extra = json!({ field.as_str(): url });
                 let x = send(client, op, &op.path, who, Some(&extra)).await?;
-                if op.method == "POST"
-                    && let (Some(id), Some(a)) =
-                        (x.status.is_success().then(|| created_id(&x)).flatten(), who)
-                {
-                    notes.extend(clean_up(client, ops, op, &id, a).await?);
+                if op.method == "POST" && x.status.is_success() {
+                    notes.extend(match created_id(&x) {
+                        Some(id) => clean_up(client, ops, op, &id, accounts).await?,
+                        None => Some(format!(
+                            "POST {} answered {} without an id: an object may be left behind",
+                            op.path,
+                            x.status.as_u16()
+                        )),
+                    });
                 }
                 x
             } else {
@@ -612,33 +679,57 @@ pub async fn ssrf(
                 )
                 .await?
             };
-            if i == 0 {
-                if !x.status.is_success() {
-                    notes.push(format!(
-                        "{} {} {field}: a public URL was refused too ({})",
-                        op.method,
-                        op.path,
-                        x.status.as_u16()
-                    ));
-                    break;
-                }
-                continue;
+            if i == 0 && !x.status.is_success() {
+                notes.push(format!(
+                    "{} {} {field}: a public URL was refused too ({}): inconclusive",
+                    op.method,
+                    op.path,
+                    x.status.as_u16()
+                ));
+                continue 'targets;
             }
-            if x.status.is_success() {
+            if x.status.as_u16() == 429 || x.status.as_u16() == 401 {
+                notes.push(format!(
+                    "{} {} {field}: answered {} midway: inconclusive",
+                    op.method,
+                    op.path,
+                    x.status.as_u16()
+                ));
+                continue 'targets;
+            }
+            if i > 0 && x.status.is_success() {
                 accepted.push(url);
                 last = Some(x);
             }
         }
+        conclusive += 1;
         if let Some(x) = last {
-            r.findings.push(finding(
-                format!("{} {} accepted internal addresses in {field}: {}", op.method, op.path, accepted.join(", ")),
+            let f = finding(
+                format!(
+                    "{} {} accepted internal addresses in {field}: {}",
+                    op.method,
+                    op.path,
+                    accepted.join(", ")
+                ),
                 evidence(&x, ""),
-                "Allow only http(s) URLs, resolve the host first and refuse loopback, private, link-local and metadata addresses (and re-check after redirects)",
-            ));
+                "Allow only public http(s) URLs: refuse loopback, private, link-local and metadata addresses and local names when the URL is given, and resolve and re-check them (and every redirect) when it is fetched",
+            );
+            if in_body {
+                r.findings.push(f);
+            } else {
+                warnings.push(f);
+            }
         }
     }
     if !notes.is_empty() {
         r.note = Some(notes.join("; "));
+    }
+    if conclusive == 0 {
+        return Ok(not_applicable(r, &notes.join("; ")));
+    }
+    if r.findings.is_empty() {
+        r.findings = warnings;
+        return Ok(rollup(r, true));
     }
     Ok(rollup(r, false))
 }
@@ -702,6 +793,7 @@ pub async fn pagination(
     }
     let who = accounts.a.token.is_some().then_some(&accounts.a);
     let mut notes = Vec::new();
+    let mut conclusive = 0;
     for op in lists {
         let param = op
             .params
@@ -719,18 +811,29 @@ pub async fn pagination(
         )
         .await?;
         match judge_page(&x, param) {
-            Some(f) => r.findings.push(f),
+            Some(f) => {
+                conclusive += 1;
+                r.findings.push(f);
+            }
+            None if is_refusal(&x) => conclusive += 1,
             None if x.status.is_success() => notes.push(format!(
-                "GET {}?{param}={HUGE_PAGE} answered {} with {} items: capped, or too few objects to tell",
+                "GET {}?{param}={HUGE_PAGE} answered {} with {} items: capped silently, or too few objects to tell",
                 op.path,
                 x.status.as_u16(),
                 page_length(&serde_json::from_str(&x.body).unwrap_or(Value::Null))
             )),
-            None => {}
+            None => notes.push(format!(
+                "GET {}?{param}={HUGE_PAGE} answered {}: inconclusive",
+                op.path,
+                x.status.as_u16()
+            )),
         }
     }
     if !notes.is_empty() {
         r.note = Some(notes.join("; "));
+    }
+    if conclusive == 0 {
+        return Ok(not_applicable(r, &notes.join("; ")));
     }
     Ok(rollup(r, false))
 }

@@ -6,7 +6,7 @@
 use http::Method;
 use serde_json::Value;
 
-use super::accounts::{is_elevated, privileged};
+use super::accounts::{Account, is_elevated, privileged};
 use super::{evidence, finding, judged};
 use crate::client::{Client, ClientError, Exchange, Probe};
 use crate::report::{CheckResult, Finding, Severity, Status};
@@ -95,12 +95,16 @@ pub fn judge_cookies(x: &Exchange, token: Option<&str>) -> CheckResult {
 pub async fn mass_assignment(
     client: &Client,
     ops: &[Operation],
-    token: Option<&str>,
+    a: &Account,
 ) -> Result<CheckResult, ClientError> {
     let mut result = judged(MASS_ID, 20, MASS_TITLE, Severity::High, Vec::new());
-    let Some(token) = token else {
+    // A success would really make the account an admin: only a throw-away account may be tried.
+    let (Some(token), true) = (a.token.as_deref(), a.throwaway) else {
         result.status = Status::NotApplicable;
-        result.note = Some("no token given (--token-a or --login-a)".into());
+        result.note = Some(
+            "needs a throw-away user A (--register): a vulnerable API would really elevate the account"
+                .into(),
+        );
         return Ok(result);
     };
     let auth = format!("Bearer {token}");

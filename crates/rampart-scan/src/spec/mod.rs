@@ -126,17 +126,43 @@ pub fn operations(doc: &Value) -> Vec<Operation> {
 /// Loads the description: `--spec` (file or target path) or the well-known locations.
 pub async fn discover(client: &Client, spec: Option<&str>) -> Result<Vec<Operation>, ClientError> {
     if let Some(spec) = spec {
-        if !spec.starts_with('/') || std::path::Path::new(spec).exists() {
-            let text = std::fs::read_to_string(spec)
-                .map_err(|e| ClientError::BadTarget(format!("--spec {spec}: {e}")))?;
-            let doc: Value = serde_json::from_str(&text)
-                .map_err(|e| ClientError::BadTarget(format!("--spec {spec} is not JSON: {e}")))?;
-            return Ok(operations(&doc));
-        }
-        let x = client.send(Probe::get(spec)).await?;
-        return Ok(serde_json::from_str(&x.body)
-            .map(|d| operations(&d))
-            .unwrap_or_default());
+        let given = |text: &str| -> Result<Vec<Operation>, ClientError> {
+            let ops = serde_json::from_str::<Value>(text)
+                .map(|d| operations(&d))
+                .unwrap_or_default();
+            if ops.is_empty() {
+                return Err(ClientError::BadTarget(format!(
+                    "--spec {spec} is not an OpenAPI 3 or Swagger 2 description with paths"
+                )));
+            }
+            Ok(ops)
+        };
+        // A URL must be on the scanned origin (the scanner talks to no other host); a path
+        // that is not a local file is fetched from the target.
+        let on_target = match url::Url::parse(spec) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                if url.origin() != client.origin().origin() {
+                    return Err(ClientError::BadTarget(format!(
+                        "--spec {spec} is not on the scanned origin; download it and pass the file"
+                    )));
+                }
+                Some(url[url::Position::BeforePath..url::Position::AfterQuery].to_owned())
+            }
+            _ if spec.starts_with('/') && !std::path::Path::new(spec).exists() => {
+                Some(spec.to_owned())
+            }
+            _ => None,
+        };
+        return match on_target {
+            Some(path) => {
+                let x = client.send(Probe::get(&path)).await?;
+                given(&x.body)
+            }
+            None => given(
+                &std::fs::read_to_string(spec)
+                    .map_err(|e| ClientError::BadTarget(format!("--spec {spec}: {e}")))?,
+            ),
+        };
     }
     for path in WELL_KNOWN {
         let x = client.send(Probe::get(path)).await?;
