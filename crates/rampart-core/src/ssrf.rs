@@ -16,7 +16,7 @@
 //! parses them (WHATWG, the `url` crate: `http://0x7f000001/`, `http://2130706433/`,
 //! `http://0177.0.0.1/` and `http://127.1/` are all `127.0.0.1`, and are refused as such). No user
 //! name or password in the URL. An IP-literal host must not be non-global. A host name must not
-//! be local by definition: `localhost`, `*.localhost`, `*.local`, `*.internal` (which includes
+//! be local by definition: `localhost`, `*.localhost`, `*.localdomain` (`localhost.localdomain` is in many `/etc/hosts`), `*.local`, `*.lan`, `*.internal` (which includes
 //! `metadata.google.internal`), `*.home.arpa`, any name without a dot (resolved through the
 //! resolver's search domains, so `http://redis:6379/` or `http://metadata/` reach the local
 //! network), each also with a trailing dot.
@@ -159,7 +159,14 @@ pub enum Refusal {
 
 /// Suffixes of names that are local by definition (RFC 6761, RFC 6762, RFC 8375, and
 /// `.internal`, reserved for private use by ICANN in 2024 and used by cloud metadata).
-const LOCAL_SUFFIXES: &[&str] = &["localhost", "local", "internal", "home.arpa"];
+const LOCAL_SUFFIXES: &[&str] = &[
+    "localhost",
+    "localdomain",
+    "local",
+    "internal",
+    "home.arpa",
+    "lan",
+];
 
 /// Refuses a URL that a server-side fetch must not be pointed at, before it is stored.
 ///
@@ -523,6 +530,8 @@ mod tests {
             "http://metadata.google.internal./",
             "http://router.home.arpa/",
             "http://router.home.arpa./",
+            "http://localhost.localdomain/",
+            "http://nas.lan/",
             "http://home.arpa/",
             "http://metadata/",
             "http://redis:6379/",

@@ -132,7 +132,7 @@ fn registration_body(
         let (mut has_email, mut has_password) = (false, false);
         for (key, value) in map.iter_mut() {
             let k = key.to_ascii_lowercase();
-            if k.contains("password") {
+            if spec::password_like(&k) {
                 *value = json!(password);
                 has_password = true;
             } else if k.contains("email") {

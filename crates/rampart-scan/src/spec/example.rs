@@ -852,7 +852,9 @@ fn read_only(schema: &Value) -> bool {
 
 /// Names (lower-cased) that hold a password: containing `password`, `passwd` or `passphrase`,
 /// or exactly `pwd` or `pass`.
-fn password_like(name: &str) -> bool {
+/// Whether a property name (lower case) carries a password; every such field of one body gets
+/// the same passphrase.
+pub(crate) fn password_like(name: &str) -> bool {
     ["password", "passwd", "passphrase"]
         .iter()
         .any(|p| name.contains(p))

@@ -15,6 +15,7 @@
 mod example;
 
 pub use example::example;
+pub(crate) use example::password_like;
 use example::{Kind, flatten, kind};
 
 use serde_json::{Map, Value};
