@@ -1909,8 +1909,10 @@ fn scanning_a_weak_api_reports_each_weakness_under_its_row() {
         html.stdout
     );
     assert!(html.stdout.contains("Content-Security-Policy"));
+    // The traceback's `<module>` is shown, escaped.
+    assert!(html.stdout.contains("&lt;module&gt;"), "{}", html.stdout);
     assert!(
-        !html.stdout.contains("<script"),
+        !html.stdout.contains("<module>"),
         "hostile evidence is escaped"
     );
     assert!(html.stdout.contains("cors.origins") && html.stdout.contains(&base));
