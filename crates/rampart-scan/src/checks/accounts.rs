@@ -644,20 +644,8 @@ pub async fn lockout(
 
 #[cfg(test)]
 mod tests {
-    use http::{HeaderMap, StatusCode};
-
     use super::*;
-
-    fn answer(status: u16, body: &str) -> Exchange {
-        Exchange {
-            method: Method::POST,
-            path: "/login".into(),
-            sent: Vec::new(),
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.into(),
-        }
-    }
+    use crate::checks::testing::answer;
 
     #[test]
     fn login_errors_that_differ_reveal_accounts() {

@@ -89,20 +89,9 @@ pub async fn debug_routes(client: &Client, missing: &Exchange) -> Result<CheckRe
 
 #[cfg(test)]
 mod tests {
-    use http::{HeaderMap, Method, StatusCode};
 
     use super::*;
-
-    fn answer(status: u16, body: &str) -> Exchange {
-        Exchange {
-            method: Method::GET,
-            path: "/x".into(),
-            sent: Vec::new(),
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.into(),
-        }
-    }
+    use crate::checks::testing::answer;
 
     #[test]
     fn a_catch_all_page_is_not_an_exposed_file() {

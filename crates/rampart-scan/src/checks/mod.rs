@@ -311,3 +311,23 @@ pub fn excerpt(body: &str, needle: &str, n: usize) -> String {
         .map_or(0, |(i, _)| i);
     body[from..].chars().take(n).collect()
 }
+
+/// Test support: exchanges for the judging functions.
+#[cfg(test)]
+pub(crate) mod testing {
+    use http::{HeaderMap, Method, StatusCode};
+
+    use crate::client::Exchange;
+
+    /// A `GET /x` answered with `status` and `body`.
+    pub(crate) fn answer(status: u16, body: &str) -> Exchange {
+        Exchange {
+            method: Method::GET,
+            path: "/x".into(),
+            sent: Vec::new(),
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.into(),
+        }
+    }
+}

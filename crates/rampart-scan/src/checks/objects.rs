@@ -840,20 +840,10 @@ pub async fn pagination(
 
 #[cfg(test)]
 mod tests {
-    use http::{HeaderMap, HeaderValue, StatusCode};
+    use http::HeaderValue;
 
     use super::*;
-
-    fn answer(status: u16, body: &str) -> Exchange {
-        Exchange {
-            method: Method::GET,
-            path: "/x".into(),
-            sent: Vec::new(),
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.into(),
-        }
-    }
+    use crate::checks::testing::answer;
 
     #[test]
     fn ids_come_from_the_body_or_the_location() {
