@@ -3,7 +3,8 @@
 //!
 //! **Safety invariant:** requests go only to the base URL's origin (`client::Client` takes
 //! paths, never URLs, and follows no redirect), every request counts against
-//! `--max-requests`, and requests are spaced by `--rate`. Credentials never appear in
+//! `--max-requests` (except the single request to the target's plain-http twin on the same
+//! host, row 13), and requests are spaced by `--rate`. Credentials never appear in
 //! evidence. Expectations (which headers, which origins to probe) come from `rampart-core`,
 //! the same definitions `rampart serve` is built from.
 //!
