@@ -1,0 +1,9 @@
+//! Peers for the `bench/` harness (see `bench/README.md`).
+//!
+//! [`bare`] is the "bare axum" peer of issue 7: the authenticated read of one record with the
+//! same token verification as `rampart serve` (`rampart_core::token::TokenService`, same key
+//! ring, algorithm, issuer, audience and leeway) and none of Rampart's pipeline — no rate
+//! limiting, audit, security headers, request ids, session-revocation check, timeouts or body
+//! limits. It exists only to be measured against; it is not a server anyone should deploy.
+
+pub mod bare;
