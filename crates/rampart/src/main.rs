@@ -209,7 +209,8 @@ enum KeysCmd {
     Rotate,
     /// Remove a non-active key: tokens it signed stop verifying.
     Retire {
-        /// The key id.
+        /// The key id. Ids are base64url and may start with `-`: taken as the id, not a flag.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// List keys (ids, algorithms, ages; never key material).

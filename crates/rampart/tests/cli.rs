@@ -727,9 +727,16 @@ fn key_rotation_and_retirement_never_print_key_material() {
     // The active key cannot be retired; nor can a key that is not there. The ring is
     // unchanged.
     let before = std::fs::read_to_string(&path).unwrap();
-    for kid in [active.as_str(), "NoSuchKey123", "../../etc/passwd"] {
+    // Key ids are base64url: one may start with `-`, and is an id, not a flag.
+    for kid in [
+        active.as_str(),
+        "NoSuchKey123",
+        "-NoSuchKey12",
+        "../../etc/passwd",
+    ] {
         let out = sandbox.run(&["keys", "retire", kid], &[]);
         out.assert_failure();
+        assert!(!out.stderr.contains("unexpected argument"), "{out:#?}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "{kid}");
         outputs.push(out);
     }
