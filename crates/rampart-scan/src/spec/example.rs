@@ -8,14 +8,11 @@
 //! come from the target.
 
 use std::borrow::Cow;
-use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rand::RngCore;
 use serde_json::{Map, Number, Value};
-use sha2::{Digest, Sha256};
 
 use super::{MAX_DEPTH, URL_NAME_ENDINGS};
 
@@ -56,9 +53,9 @@ static ANY: Value = Value::Bool(true);
 /// - `allOf` parts are merged (properties and `required` unioned, bounds tightened), `oneOf`
 ///   and `anyOf` take their first alternative that is not `null`.
 ///
-/// Randomness comes from std's `RandomState`, the clock and a counter stretched with SHA-256:
-/// enough for values not to collide between calls and scans, **not** a cryptographic
-/// generator. The passphrases protect throwaway accounts the scan creates, nothing else.
+/// Randomness comes from the `rand` crate's operating-system-seeded generator, so values do
+/// not collide between calls and scans, and a passphrase that becomes a throw-away account's
+/// password is as strong as the ones `--register` makes.
 pub fn example(schema: &Value) -> Value {
     let mut rng = Rng::new();
     let offset = rng.next_u32() as usize;
@@ -884,53 +881,24 @@ fn now() -> (String, String) {
     )
 }
 
-/// Random-looking bytes for values that must not collide (emails, uuids, passphrases).
-///
-/// Seeded from std's `RandomState` (keys the standard library draws from the operating
-/// system), the clock, the process id and a counter, then stretched with SHA-256 in counter
-/// mode. Good for uniqueness; **not** a cryptographic generator.
-struct Rng {
-    key: [u8; 32],
-    counter: u64,
-}
+/// Random bytes for values that must not collide (emails, uuids, passphrases): the operating
+/// system-seeded generator of the `rand` crate, the same one `checks::accounts` makes
+/// throw-away passwords with (a passphrase made here can become a real password).
+struct Rng(rand::rngs::ThreadRng);
 
 impl Rng {
     fn new() -> Self {
-        static CALLS: AtomicU64 = AtomicU64::new(0);
-        let mut h = RandomState::new().build_hasher();
-        h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
-        h.write_u128(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.write_u32(std::process::id());
-        let seed = h.finish();
-        let mut other = RandomState::new().build_hasher();
-        other.write_u64(seed);
-        let digest = Sha256::new()
-            .chain_update(seed.to_le_bytes())
-            .chain_update(other.finish().to_le_bytes())
-            .finalize();
-        let mut key = [0; 32];
-        key.copy_from_slice(&digest);
-        Rng { key, counter: 0 }
+        Rng(rand::rng())
     }
 
     fn block(&mut self) -> [u8; 32] {
-        self.counter += 1;
-        let digest = Sha256::new()
-            .chain_update(self.key)
-            .chain_update(self.counter.to_le_bytes())
-            .finalize();
         let mut out = [0; 32];
-        out.copy_from_slice(&digest);
+        self.0.fill_bytes(&mut out);
         out
     }
 
     fn next_u32(&mut self) -> u32 {
-        let b = self.block();
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        self.0.next_u32()
     }
 
     /// `n` lower-case hex digits.
