@@ -9,7 +9,7 @@
 //! of clock leeway, and finds keys by `kid` only in the server's own ring.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -103,6 +103,51 @@ struct Ring {
     verifying: HashMap<String, DecodingKey>,
     jwks: serde_json::Value,
     refresh_secret: Zeroizing<Vec<u8>>,
+    /// Tokens this ring's keys verified: a new ring (rotation, retirement) starts empty.
+    verified: VerifiedCache,
+}
+
+/// Most verified tokens remembered; then expired ones are swept, and if that is not enough
+/// the cache starts over. Only tokens with a valid signature get in, and each costs a login,
+/// so a flood of garbage cannot fill it.
+const VERIFIED_CACHE_MAX: usize = 16_384;
+
+/// What a successful verification established about one exact token, kept so that a token
+/// presented again costs a SHA-256 and a map lookup instead of a signature check (~45 µs for
+/// EdDSA). Keyed by the SHA-256 of the whole token text: a lookup compares digests, never
+/// the token itself, so probing the cache tells nothing about the tokens in it, and any
+/// change to the token (header, claims or signature) is a miss that goes through full
+/// verification. The time-dependent checks (`exp`, `nbf`, `iat`) are made again on every
+/// hit.
+#[derive(Default)]
+struct VerifiedCache(Mutex<HashMap<[u8; 32], CachedAccess>>);
+
+#[derive(Clone)]
+struct CachedAccess {
+    access: VerifiedAccess,
+    nbf: u64,
+    iat: u64,
+}
+
+impl VerifiedCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], CachedAccess>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, digest: &[u8; 32]) -> Option<CachedAccess> {
+        self.lock().get(digest).cloned()
+    }
+
+    fn put(&self, digest: [u8; 32], entry: CachedAccess, now_unix: u64, leeway: u64) {
+        let mut map = self.lock();
+        if map.len() >= VERIFIED_CACHE_MAX {
+            map.retain(|_, e| e.access.exp.saturating_add(leeway) >= now_unix);
+            if map.len() >= VERIFIED_CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(digest, entry);
+    }
 }
 
 /// Issues and verifies tokens with the current key ring. The ring can be swapped while the
@@ -192,6 +237,7 @@ fn build_ring(settings: &TokenSettings, file: &KeyRingFile) -> Result<Ring, Ring
         verifying,
         jwks: serde_json::json!({ "keys": jwks }),
         refresh_secret: file.refresh_secret_bytes(),
+        verified: VerifiedCache::default(),
     })
 }
 
@@ -276,6 +322,20 @@ impl TokenService {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Invalid);
         }
+        let ring = self.ring();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let leeway = self.validation.leeway;
+        if let Some(hit) = ring.verified.get(&digest) {
+            // The same checks, in the same order and with the same answers, that decoding
+            // and the lifetime check below made when the token first came.
+            if hit.access.exp.saturating_add(leeway) < now_unix {
+                return Err(TokenError::Expired);
+            }
+            if hit.nbf > now_unix + leeway || hit.iat > now_unix + leeway {
+                return Err(TokenError::Invalid);
+            }
+            return Ok(hit.access);
+        }
         // An unknown `alg` (including every spelling of "none") fails to parse here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != jose_alg(self.settings.alg) {
@@ -302,7 +362,6 @@ impl TokenService {
         if !is_well_formed_kid(kid) {
             return Err(TokenError::Invalid);
         }
-        let ring = self.ring();
         let key = ring.verifying.get(kid).ok_or(TokenError::Invalid)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).map_err(
             |e| match e.kind() {
@@ -313,7 +372,6 @@ impl TokenService {
         let claims = data.claims;
         // Checks the library does not make: issued in the future, or a lifetime longer than
         // this server ever issues.
-        let leeway = self.validation.leeway;
         if claims.iat > now_unix + leeway
             || claims.exp.saturating_sub(claims.iat) > self.settings.access_ttl_secs
         {
@@ -322,13 +380,20 @@ impl TokenService {
         if claims.jti.is_empty() || claims.jti.len() > 64 {
             return Err(TokenError::Invalid);
         }
-        Ok(VerifiedAccess {
+        let access = VerifiedAccess {
             user_id: UserId::parse(&claims.sub).map_err(|_| TokenError::Invalid)?,
             session_id: SessionId::parse(&claims.sid).map_err(|_| TokenError::Invalid)?,
             role: Role::parse(&claims.role).map_err(|_| TokenError::Invalid)?,
             jti: claims.jti,
             exp: claims.exp,
-        })
+        };
+        let entry = CachedAccess {
+            access: access.clone(),
+            nbf: claims.nbf,
+            iat: claims.iat,
+        };
+        ring.verified.put(digest, entry, now_unix, leeway);
+        Ok(access)
     }
 
     /// The key that signs device cookies (see `lockout::DeviceCookie`), derived from the ring's
@@ -469,6 +534,70 @@ mod tests {
         ring.retire(&first).unwrap();
         svc.install(&ring).unwrap();
         assert_eq!(svc.verify(&old, now()), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_checked_for_time_and_tampering() {
+        let (svc, _) = service(SigningAlg::EdDSA);
+        let t0 = now();
+        // Issued 890 s ago with a 900 s lifetime: 10 s left, 30 s of leeway.
+        let (token, _) = svc
+            .issue(UserId::new(), SessionId::new(), Role::User, t0 - 890)
+            .unwrap();
+        let first = svc.verify(&token, t0).unwrap();
+        assert_eq!(svc.ring().verified.lock().len(), 1);
+        // Presented again: answered from the cache, with the same claims...
+        assert_eq!(svc.verify(&token, t0), Ok(first));
+        // ...and still expiring on time (exp + leeway), as a first verification would.
+        assert!(svc.verify(&token, t0 + 40).is_ok());
+        assert_eq!(svc.verify(&token, t0 + 41), Err(TokenError::Expired));
+        // A clock that says the token is not yet valid refuses it.
+        assert_eq!(svc.verify(&token, t0 - 890 - 31), Err(TokenError::Invalid));
+        // Any change to a remembered token is a miss and fails full verification.
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(svc.verify(&forged, t0), Err(TokenError::Invalid));
+        assert_eq!(
+            svc.ring().verified.lock().len(),
+            1,
+            "failures are never kept"
+        );
+    }
+
+    #[test]
+    fn the_verified_cache_is_bounded() {
+        let cache = VerifiedCache::default();
+        let entry = |exp| CachedAccess {
+            access: VerifiedAccess {
+                user_id: UserId::new(),
+                session_id: SessionId::new(),
+                role: Role::User,
+                jti: "j".into(),
+                exp,
+            },
+            nbf: 0,
+            iat: 0,
+        };
+        let key = |i: usize| {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            k
+        };
+        // Full of expired tokens: they are swept, the live ones stay.
+        for i in 0..VERIFIED_CACHE_MAX {
+            cache.put(key(i), entry(if i < 10 { 2000 } else { 100 }), 1000, 30);
+        }
+        assert_eq!(cache.lock().len(), 10 + (VERIFIED_CACHE_MAX - 10));
+        cache.put(key(VERIFIED_CACHE_MAX), entry(2000), 1000, 30);
+        assert_eq!(cache.lock().len(), 11);
+        // Full of live tokens: it starts over rather than grow.
+        for i in 0..VERIFIED_CACHE_MAX {
+            cache.put(key(i), entry(2000), 1000, 30);
+        }
+        assert!(cache.lock().len() <= VERIFIED_CACHE_MAX);
+        cache.put(key(usize::MAX), entry(2000), 1000, 30);
+        assert!(cache.lock().len() <= VERIFIED_CACHE_MAX);
     }
 
     #[test]
