@@ -6,12 +6,20 @@
 //! the rest for at most `max_wait`, and then refuses with [`HashError::Busy`] so the caller
 //! can answer 503 with `Retry-After` instead of queueing forever.
 //!
+//! Threat: a login flood starving everything else of CPU. Hashes run on threads of their own
+//! (`rampart-hash-N`, one per slot) at a lower scheduling priority than the threads that
+//! answer requests (nice +10 on Linux): when the machine is busy, the scheduler gives most of
+//! the CPU to the API and the logins wait (and are shed after `max_wait`); when it is idle,
+//! logins get all of it. Measured in `bench/` (the login-flood scenario).
+//!
 //! Threat: account enumeration by timing. [`PasswordHasher::verify`] with no stored hash
 //! verifies against a dummy hash made with the same parameters, so unknown and known emails
 //! cost the same work.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
@@ -95,9 +103,58 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
-/// Hashes and verifies passwords on the blocking pool with a concurrency cap.
+/// How much lower than the request threads the hashing threads are scheduled: nice +10 has
+/// about a tenth of the CPU weight of nice 0 under Linux's scheduler.
+const HASH_THREAD_NICE: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads. They stop when the hasher (and so the sender) is dropped.
+struct HashThreads {
+    jobs: SyncSender<Job>,
+}
+
+impl HashThreads {
+    fn start(count: usize) -> Result<Self, HashError> {
+        // Room for one job per thread: the permits never let more than `count` be in flight.
+        let (jobs, queue) = sync_channel::<Job>(count);
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..count {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("rampart-hash-{i}"))
+                .spawn(move || {
+                    lower_own_priority();
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(job) = next else { return };
+                        // A panicking job drops its result channel (the caller sees an
+                        // internal error); the thread stays.
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                    }
+                })
+                .map_err(|e| HashError::Internal(format!("cannot start a hashing thread: {e}")))?;
+        }
+        Ok(Self { jobs })
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (Linux: `setpriority` on its thread id,
+/// which affects that thread only). Lowering one's own priority needs no privilege; if the
+/// system refuses anyway, hashing still works, only without the protection.
+fn lower_own_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_THREAD_NICE)
+    {
+        tracing::warn!(error = %e, "could not lower the priority of a password-hashing thread");
+    }
+}
+
+/// Hashes and verifies passwords on threads of their own with a concurrency cap.
 pub struct PasswordHasher {
     params: Params,
+    threads: HashThreads,
     permits: Arc<Semaphore>,
     max_wait: Duration,
     dummy: PasswordHash,
@@ -111,9 +168,11 @@ impl PasswordHasher {
     pub fn new(cost: HashCost, concurrency: usize, max_wait: Duration) -> Result<Self, HashError> {
         let params = cost.validate().map_err(|e| HashError::Internal(e.into()))?;
         let dummy = hash_blocking(&params, "rampart dummy password for equal work")?;
+        let concurrency = concurrency.max(1);
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            threads: HashThreads::start(concurrency)?,
+            permits: Arc::new(Semaphore::new(concurrency)),
             max_wait,
             dummy,
             waiting: AtomicUsize::new(0),
@@ -177,12 +236,20 @@ impl PasswordHasher {
                 return Err(HashError::Busy);
             }
         };
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|e| HashError::Internal(format!("hashing task failed: {e}")))?
+            let _ = done.send(work());
+        });
+        self.threads.jobs.try_send(job).map_err(|e| {
+            HashError::Internal(match e {
+                TrySendError::Full(_) => "hashing queue full".into(),
+                TrySendError::Disconnected(_) => "hashing threads stopped".into(),
+            })
+        })?;
+        result
+            .await
+            .map_err(|_| HashError::Internal("hashing task failed".into()))?
     }
 }
 
@@ -220,6 +287,41 @@ mod tests {
         assert!(!hasher.verify(&bad, Some(&hash)).await.unwrap());
         // No stored hash: the dummy is verified, and the answer is still "no".
         assert!(!hasher.verify(&good, None).await.unwrap());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_on_their_own_lower_priority_threads() {
+        use rustix::process::getpriority_process;
+        use rustix::thread::gettid;
+        let hasher = PasswordHasher::new(HashCost::OWASP_MIN, 2, Duration::from_secs(5)).unwrap();
+        let (nice, name) = hasher
+            .run(|| {
+                let nice = getpriority_process(Some(gettid())).unwrap_or(i32::MIN);
+                Ok((nice, std::thread::current().name().map(str::to_owned)))
+            })
+            .await
+            .unwrap();
+        let ours = getpriority_process(Some(gettid())).unwrap();
+        assert!(
+            nice > ours || ours == 19,
+            "hash thread nice {nice}, request thread {ours}"
+        );
+        assert!(name.is_some_and(|n| n.starts_with("rampart-hash-")));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_hash_is_an_error_and_the_threads_go_on() {
+        let hasher = PasswordHasher::new(HashCost::OWASP_MIN, 1, Duration::from_secs(5)).unwrap();
+        let failed = hasher
+            .run(|| -> Result<(), HashError> { panic!("boom") })
+            .await;
+        assert!(matches!(failed, Err(HashError::Internal(_))));
+        let password = NewPassword::parse("a long enough passphrase 42", None).unwrap();
+        assert!(
+            hasher.hash(&password).await.is_ok(),
+            "the slot was given back"
+        );
     }
 
     #[tokio::test]
