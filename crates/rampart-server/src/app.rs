@@ -15,7 +15,7 @@ use rampart_core::keys::{KeyRingError, KeyRingFile};
 use rampart_core::lockout::{Lockout, LockoutPolicy};
 use rampart_core::passwords::PasswordHasher;
 use rampart_core::ratelimit::{Clock, MemoryLimiter, Penalties, PenaltyPolicy, SystemClock};
-use rampart_core::token::{TokenService, TokenSettings};
+use rampart_core::token::TokenService;
 use rampart_store::{AuditStore, Store};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -221,17 +221,7 @@ pub async fn build_state_with_clock(
         ))
     })?;
     let ring = load_key_ring(&settings)?;
-    let tokens = TokenService::new(
-        TokenSettings {
-            alg: settings.alg,
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-            access_ttl_secs: settings.access_ttl.as_secs(),
-            leeway_secs: settings.leeway.as_secs(),
-        },
-        &ring,
-    )
-    .map_err(|e| ConfigError {
+    let tokens = TokenService::new(settings.token_settings(), &ring).map_err(|e| ConfigError {
         setting: "tokens.key_ring".into(),
         reason: e.to_string(),
     })?;

@@ -20,6 +20,7 @@ use rampart_core::net::TrustedProxies;
 use rampart_core::origin::{Origin, OriginAllowlist, OriginError};
 use rampart_core::passwords::HashCost;
 use rampart_core::ratelimit::{KeyKind, Limit, OnStoreError, Policy, default_policies};
+use rampart_core::token::TokenSettings;
 use serde::{Deserialize, Serialize};
 
 pub use crate::logging::LogFormat;
@@ -663,6 +664,18 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// How access tokens are issued and verified: the `[tokens]` settings as
+    /// [`TokenSettings`] (for the server and for tools that verify its tokens).
+    pub fn token_settings(&self) -> TokenSettings {
+        TokenSettings {
+            alg: self.alg,
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            access_ttl_secs: self.access_ttl.as_secs(),
+            leeway_secs: self.leeway.as_secs(),
+        }
+    }
+
     /// Validates raw configuration. In production every unsafe value is an error; in
     /// development some become warnings.
     pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
