@@ -296,6 +296,10 @@ impl Store {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // sqlx pings every idle connection it hands out: one more round trip to the
+            // connection's worker thread per query (two thread wake-ups). A SQLite connection is
+            // a file handle in this process; there is no peer that could have hung up.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         MIGRATIONS.run(&pool).await?;
