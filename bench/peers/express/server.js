@@ -8,8 +8,8 @@
 // that a benchmark measures the two stacks doing the same work. See README.md.
 //
 // Start: `node server.js`; env PORT (0 = any free port), BENCH_ALG, RATE_LIMIT_MAX,
-// LOGIN_RATE_LIMIT_MAX, CORS_ORIGINS, BCRYPT_COST (default 12; the harness's smoke run lowers it). Binds 127.0.0.1 only. Keys are generated at start-up and
-// never leave the process.
+// LOGIN_RATE_LIMIT_MAX, CORS_ORIGINS, BCRYPT_COST (default 12; the harness's smoke run lowers
+// it). Binds 127.0.0.1 only. Keys are generated at start-up and never leave the process.
 
 const crypto = require('node:crypto');
 const http = require('node:http');
@@ -589,7 +589,10 @@ async function main() {
   const store = await openStore();
   const tok = tokens(config.alg);
   // The dummy hash unknown emails are compared against: same cost, random password.
-  const dummyHash = await bcrypt.hash(crypto.randomBytes(24).toString('base64'), config.bcryptCost);
+  const dummyHash = await bcrypt.hash(
+    crypto.randomBytes(24).toString('base64'),
+    config.bcryptCost,
+  );
   const app = buildApp({ store, tok, dummyHash });
   const server = http.createServer(app);
   server.listen(config.port, '127.0.0.1', () => {
